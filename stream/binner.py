@@ -1,0 +1,181 @@
+"""Streaming binner: events in, one (2, H, W) count frame per time bin out, as soon as it closes.
+
+Channel 0 counts ON events, channel 1 OFF events; rows are y, columns x. A bin is emitted when
+stream time passes its end, empty bins included (silence is a timestep). With
+`rounding="round"` and `t0=0` the bins are exactly those of the DVS-Lip reference code
+(`bin = round(t / 13,333.3)`), so a clip binned live equals the clip binned offline.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from stream.events import SensorSize
+
+DVSLIP_BIN_US = 4e4 / 3  # 13,333.3 us: the reference code's 40 ms * 30 / 90 bins
+DVSLIP_BINS = 90
+
+
+class Bins(NamedTuple):
+    """Closed bins: their indices (bin k starts near t0 + k * bin_us) and count frames."""
+
+    index: np.ndarray  # (k,) int64
+    frames: np.ndarray  # (k, 2, H, W) float32 counts
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+
+def signed(frames: np.ndarray) -> np.ndarray:
+    """The model's input view of count frames: ON counts and minus OFF counts (reference code)."""
+    out = frames.astype(np.float32, copy=True)
+    out[..., 1, :, :] *= -1
+    return out
+
+
+class Binner:
+    """Accumulates event batches into bins of `bin_us` and emits the bins that have closed.
+
+    `t0` is the time origin (default: the first event's time, or 0 with `rounding="round"`).
+    `max_bins` drops events past that many bins (90 for DVS-Lip clips). Gaps longer than
+    `max_gap_bins` are skipped instead of emitting millions of empty bins; their count is in
+    `skipped_bins`. Events older than an already emitted bin are dropped and counted in `late`.
+    """
+
+    def __init__(
+        self,
+        sensor: SensorSize,
+        bin_us: float = DVSLIP_BIN_US,
+        rounding: str = "floor",
+        t0: int | None = None,
+        max_bins: int | None = None,
+        max_gap_bins: int = 750,
+    ) -> None:
+        if rounding not in ("floor", "round"):
+            raise ValueError(f"rounding must be 'floor' or 'round', not {rounding!r}")
+        if bin_us <= 0:
+            raise ValueError("bin_us must be positive")
+        self.sensor = sensor
+        self.bin_us = float(bin_us)
+        self.rounding = rounding
+        self.t0 = 0 if (t0 is None and rounding == "round") else t0
+        self.max_bins = max_bins
+        self.max_gap_bins = max_gap_bins
+        self._plane = sensor.width * sensor.height
+        self._next = 0  # index of the first bin not yet emitted
+        self._pending = np.zeros((2, sensor.height, sensor.width), np.float32)
+        self.late = 0
+        self.dropped_after_end = 0
+        self.skipped_bins = 0
+        self.events_binned = 0
+        self._open = False  # an event has landed in the pending bin
+
+    def bin_index(self, t: np.ndarray) -> np.ndarray:
+        """Bin index of timestamps `t` (us), the same float arithmetic as the reference."""
+        rel = (np.asarray(t, np.int64) - self.t0) / self.bin_us
+        return (np.round(rel) if self.rounding == "round" else np.floor(rel)).astype(np.int64)
+
+    def bin_start_us(self, index) -> np.ndarray:
+        """Start time (us) of bin `index`: for "round" bins, half a bin before its centre."""
+        offset = 0.5 if self.rounding == "round" else 0.0
+        return self.t0 + (np.asarray(index, np.float64) - offset) * self.bin_us
+
+    def push(self, events: np.ndarray) -> Bins:
+        """Add a time-ordered batch; returns the bins that closed because time passed them."""
+        if len(events) == 0:
+            return self._empty()
+        if self.t0 is None:
+            self.t0 = int(events["t"][0])
+        idx = self.bin_index(events["t"])
+        keep = idx >= self._next
+        if not keep.all():
+            self.late += int((~keep).sum())
+        if self.max_bins is not None:
+            inside = idx < self.max_bins
+            self.dropped_after_end += int((keep & ~inside).sum())
+            keep &= inside
+        if not keep.all():
+            events, idx = events[keep], idx[keep]
+        if len(idx) == 0:
+            return self._empty()
+        last = int(idx.max())
+        out = self._skip_gap(last)
+        rel = idx - self._next
+        n = last - self._next + 1
+        flat = (
+            rel * (2 * self._plane)
+            + (events["p"] == 0).astype(np.int64) * self._plane
+            + events["y"].astype(np.int64) * self.sensor.width
+            + events["x"].astype(np.int64)
+        )
+        counts = np.bincount(flat, minlength=n * 2 * self._plane).astype(np.float32)
+        counts = counts.reshape(n, 2, self.sensor.height, self.sensor.width)
+        counts[0] += self._pending
+        self.events_binned += len(idx)
+        self._pending = counts[-1].copy()
+        self._open = True
+        closed = Bins(np.arange(self._next, last, dtype=np.int64), counts[:-1])
+        self._next = last
+        return _concat(out, closed)
+
+    def advance(self, t_us: int) -> Bins:
+        """Stream time has reached `t_us` with no further events: emit the bins that ended."""
+        if self.t0 is None:
+            return self._empty()
+        last = int(self.bin_index(np.array([t_us]))[0])
+        if self.max_bins is not None:
+            last = min(last, self.max_bins)
+        if last <= self._next:
+            return self._empty()
+        out = self._skip_gap(last)
+        n = last - self._next
+        frames = np.zeros((n, 2, self.sensor.height, self.sensor.width), np.float32)
+        frames[0] = self._pending
+        self._pending = np.zeros_like(self._pending)
+        self._open = False
+        closed = Bins(np.arange(self._next, last, dtype=np.int64), frames)
+        self._next = last
+        return _concat(out, closed)
+
+    def flush(self) -> Bins:
+        """End of stream: emit the partial bin being filled (if any event started it)."""
+        if not self._open:
+            return self._empty()
+        frame = self._pending[None].copy()
+        self._pending = np.zeros_like(self._pending)
+        self._open = False
+        closed = Bins(np.array([self._next], np.int64), frame)
+        self._next += 1
+        return closed
+
+    def _skip_gap(self, last: int) -> Bins:
+        """Jump over a gap longer than `max_gap_bins`: emit the pending bin, count the rest."""
+        gap = last - self._next
+        if gap <= self.max_gap_bins:
+            return self._empty()
+        out = self.flush()
+        skipped = last - self._next
+        self.skipped_bins += skipped
+        self._next = last
+        return out
+
+    def _empty(self) -> Bins:
+        return Bins(np.zeros(0, np.int64), np.zeros((0, 2, self.sensor.height, self.sensor.width), np.float32))
+
+
+def _concat(a: Bins, b: Bins) -> Bins:
+    if len(a) == 0:
+        return b
+    if len(b) == 0:
+        return a
+    return Bins(np.concatenate([a.index, b.index]), np.concatenate([a.frames, b.frames]))
+
+
+def bin_clip(events: np.ndarray, sensor: SensorSize = SensorSize(128, 128), bins: int = DVSLIP_BINS) -> np.ndarray:
+    """A whole DVS-Lip clip to a (bins, 2, H, W) count tensor, zero-padded, reference binning."""
+    binner = Binner(sensor, rounding="round", t0=0, max_bins=bins, max_gap_bins=bins)
+    out = np.zeros((bins, 2, sensor.height, sensor.width), np.float32)
+    for part in (binner.push(events), binner.flush()):
+        out[part.index] = part.frames
+    return out

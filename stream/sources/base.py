@@ -1,0 +1,41 @@
+"""What every event source offers: time-ordered batches of `EVENT_DTYPE` plus metadata."""
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+
+from stream.events import SensorSize
+
+
+class EventSource:
+    """Base class of all sources; iterate it for event batches, close it when done.
+
+    Subclasses set `sensor`, `name` (camera or sensor model, or a description),
+    `streams` (what else the input holds: "frames", "imu", "triggers") and append
+    human-readable notes on recovered or skipped data to `warnings`.
+    `binning` says how the binner should place bins: "floor" from the first event for
+    recordings and cameras, "round" from t=0 for DVS-Lip clips (the reference binning).
+    `live` sources deliver in real time by themselves and need no pacing.
+    """
+
+    sensor: SensorSize
+    name: str = "unknown"
+    binning: str = "floor"
+    live: bool = False
+
+    def __init__(self) -> None:
+        self.streams: list[str] = ["events"]
+        self.warnings: list[str] = []
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release files or devices; safe to call twice."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
