@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: install
-	.venv/bin/spikelip demo --auto
+	.venv/bin/spikelip replay
 
 test: install
 	$(PY) -m pytest

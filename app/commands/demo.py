@@ -1,0 +1,42 @@
+"""`spikelip demo`: live lip reading from a connected camera (GUI when a display exists)."""
+from __future__ import annotations
+
+from app.commands.replay import _display_available
+from app.models import load_model
+from app.options import add_spatial_arguments, crop_for
+from app.pipeline import Pipeline
+
+NAME = "demo"
+HELP = "live lip reading from a connected DAVIS/DVXplorer camera"
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--camera", metavar="NAME", help="camera to open (default: the first one found)")
+    p.add_argument("--model", metavar="NAME_OR_PATH", help="model name, config JSON or checkpoint (default: the bundled model)")
+    p.add_argument("--headless", action="store_true", help="no window: print predictions on the terminal")
+    add_spatial_arguments(p)
+
+
+def run(args) -> int:
+    from stream.sources.camera import CameraSource
+
+    if not args.headless and _display_available():
+        try:
+            from app.gui import run_camera_window
+        except ImportError:
+            pass
+        else:
+            return run_camera_window(args)
+    from model import Readout
+
+    net, words, description = load_model(args.model)
+    with CameraSource(args.camera) as source:
+        crop = crop_for(source.sensor, args)
+        print(f"live from {source.name} ({source.sensor}, ROI {crop.roi}) with model {description}; Ctrl-C to stop")
+        last_word = None
+        for r in Pipeline(source, net, Readout(words), crop=crop):
+            word, prob = r.top5[0]
+            if word != last_word:
+                print(f"t={r.t_us / 1e6:8.2f}s  {word} ({prob:.2f})", flush=True)
+                last_word = word
+    return 0

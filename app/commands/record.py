@@ -1,0 +1,103 @@
+"""`spikelip record OUT.aedat4`: save a camera (or the synthetic source) to an AEDAT4 file.
+
+The file stays valid whatever stops the recording: the duration, Ctrl-C, SIGTERM, a camera
+unplug or a write error all end in the writer being closed with every event received so far.
+"""
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from stream.errors import SpikeLipError
+from stream.pacing import paced
+
+NAME = "record"
+HELP = "record events from a camera (or the synthetic source) to an AEDAT4 file"
+
+
+def add_arguments(p) -> None:
+    p.add_argument("output", nargs="?", help="OUT.aedat4")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--camera", metavar="NAME", help="camera to record (default: the first one found)")
+    src.add_argument("--synthetic", action="store_true", help="record the synthetic source instead of a camera")
+    p.add_argument("--rate", type=float, default=200_000, metavar="EPS", help="synthetic source: events per second")
+    p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (default: until Ctrl-C)")
+    p.add_argument("--list-cameras", action="store_true", help="list connected cameras and exit")
+
+
+def run(args) -> int:
+    from stream.sources.camera import list_cameras
+
+    if args.list_cameras:
+        names = list_cameras()
+        print("\n".join(names) if names else "no event camera found")
+        return 0
+    if not args.output:
+        raise SpikeLipError("give the output file: spikelip record OUT.aedat4")
+    out = Path(args.output)
+    if out.suffix.lower() != ".aedat4":
+        raise SpikeLipError(f"{out}: recordings are written as .aedat4; choose a name ending in .aedat4")
+    source = _open_source(args)
+    return record(source, out, args.duration)
+
+
+def _open_source(args):
+    if args.synthetic:
+        from stream.sources.synthetic import SyntheticSource
+
+        return SyntheticSource(rate_eps=args.rate, duration_s=None, sensor=_synthetic_sensor())
+    from stream.sources.camera import CameraSource
+
+    return CameraSource(args.camera)
+
+
+def _synthetic_sensor():
+    from stream.events import SensorSize
+
+    return SensorSize(346, 260)
+
+
+def record(source, out: Path, duration_s: float | None) -> int:
+    """Write `source` to `out` until the duration passes or the user stops it; 0 on success."""
+    from stream.writer import AedatWriter
+
+    batches = iter(source) if source.live else (ev for ev, _ in paced(source, 1.0))
+    reason = "duration reached"
+    start = time.monotonic()
+    print(f"recording {source.name} ({source.sensor}) to {out}" + (f" for {duration_s:g} s" if duration_s else "; Ctrl-C to stop"),
+          file=sys.stderr)
+    with AedatWriter(out, source.sensor, camera_name=source.name) as writer, _sigterm_as_interrupt():
+        try:
+            for batch in batches:
+                writer.write(batch)
+                if duration_s is not None and time.monotonic() - start >= duration_s:
+                    break
+        except KeyboardInterrupt:
+            reason = "stopped by the user"
+        except SpikeLipError as exc:  # camera unplugged, read error: keep what was received
+            reason = f"stopped: {exc}"
+            print(f"spikelip record: {exc}", file=sys.stderr)
+        finally:
+            source.close()
+    print(f"{reason}: wrote {writer.events_written:,} events to {out}", file=sys.stderr)
+    return 0 if not reason.startswith("stopped:") else 2
+
+
+@contextmanager
+def _sigterm_as_interrupt():
+    """SIGTERM ends the recording like Ctrl-C does, so the file is finalised either way."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

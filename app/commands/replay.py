@@ -1,0 +1,104 @@
+"""`spikelip replay [PATH]`: run a recording or clip through the model, in the GUI or headless."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from app.models import ASSETS, load_model
+from app.options import add_spatial_arguments, crop_for
+from app.pipeline import Pipeline
+from stream.errors import SpikeLipError
+from stream.sources import open_file
+
+NAME = "replay"
+HELP = "replay a recording or DVS-Lip clip through the model (default: the bundled sample)"
+DEFAULT_SAMPLE = ASSETS / "samples" / "sample.aedat4"
+
+
+def add_arguments(p) -> None:
+    p.add_argument("path", nargs="?", help=f"an .aedat4 recording or DVS-Lip .npy clip (default: {DEFAULT_SAMPLE.relative_to(ASSETS.parent)})")
+    p.add_argument("--model", metavar="NAME_OR_PATH", help="model name, config JSON or checkpoint (default: the bundled model)")
+    p.add_argument("--speed", type=float, default=1.0, metavar="X",
+                   help="replay speed: 1 = real time, 2 = twice as fast, 0 = as fast as possible (default 1)")
+    p.add_argument("--headless", action="store_true", help="no window: print predictions on the terminal")
+    p.add_argument("--jsonl", metavar="OUT", help="write one JSON object per timestep to OUT")
+    p.add_argument("--every", type=float, default=0.5, metavar="S",
+                   help="headless: print a line every S seconds of stream time (default 0.5)")
+    add_spatial_arguments(p)
+
+
+def run(args) -> int:
+    path = Path(args.path) if args.path else DEFAULT_SAMPLE
+    if args.path is None and not path.exists():
+        raise SpikeLipError(f"{path}: the bundled sample is missing; give a recording path or run `git checkout assets/`")
+    if not args.headless and _display_available():
+        try:
+            from app.gui import run_replay_window  # noqa: F401  (the GUI arrives with issue 6)
+        except ImportError:
+            pass
+        else:
+            return run_replay_window(path, args)
+    return run_headless(path, args)
+
+
+def run_headless(path: Path, args) -> int:
+    net, words, description = load_model(args.model)
+    from model import Readout
+
+    with open_file(path) as source:
+        crop = crop_for(source.sensor, args)
+        pipeline = Pipeline(source, net, Readout(words), crop=crop, speed=args.speed or None)
+        print(f"replaying {path} ({source.sensor} {source.name}, ROI {crop.roi} -> {crop.sensor}) "
+              f"with model {description}, speed {'max' if not args.speed else f'{args.speed:g}x'}")
+        out = open(args.jsonl, "w") if args.jsonl else None
+        latencies = []
+        wall0 = time.perf_counter()
+        next_print = None
+        last = None
+        try:
+            for r in pipeline:
+                latencies.append(r.latency_ms)
+                last = r
+                if out:
+                    out.write(json.dumps(_jsonl_record(r)) + "\n")
+                if next_print is None or r.t_us >= next_print:
+                    next_print = r.t_us + int(args.every * 1e6)
+                    top = "  ".join(f"{w} {p:.2f}" for w, p in r.top5[:3])
+                    print(f"t={r.t_us / 1e6:7.2f}s  events/bin {r.events:6d}  top: {top}", flush=True)
+        finally:
+            if out:
+                out.close()
+        wall = time.perf_counter() - wall0
+        for warning in source.warnings:
+            print(f"warning: {warning}")
+    if last is None:
+        print("no events: nothing to replay")
+        return 0
+    lat = np.array(latencies)
+    span_s = (pipeline.steps * pipeline.binner.bin_us) / 1e6
+    print(f"done: {pipeline.steps} steps ({span_s:.2f} s of stream) in {wall:.2f} s wall, "
+          f"{pipeline.events_in:,} events; latency p50 {np.percentile(lat, 50):.2f} ms, "
+          f"p99 {np.percentile(lat, 99):.2f} ms; final top-1: {last.top5[0][0]} ({last.top5[0][1]:.2f})")
+    if args.jsonl:
+        print(f"wrote {pipeline.steps} timesteps to {args.jsonl}")
+    return 0
+
+
+def _jsonl_record(r) -> dict:
+    return {
+        "step": r.step,
+        "t_us": r.t_us,
+        "events": r.events,
+        "top5": [[w, round(float(p), 6)] for w, p in r.top5],
+        "latency_ms": round(r.latency_ms, 4),
+    }
+
+
+def _display_available() -> bool:
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")) and sys.platform.startswith("linux") \
+        or sys.platform in ("darwin", "win32")

@@ -1,0 +1,34 @@
+"""Which model a command runs: the bundled checkpoint by default, or a name, config or file."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+BUNDLED_MODEL = ASSETS / "models" / "small.json"
+WORDS_FILE = ASSETS / "words.txt"
+
+
+def load_words() -> list[str]:
+    return WORDS_FILE.read_text().split()
+
+
+def load_model(spec: str | None = None, quiet: bool = False):
+    """Return `(net, words, description)` for `spec`; `None` means the bundled model.
+
+    Without a bundled checkpoint (fresh clone before training), a randomly initialised
+    `small` network keeps the whole path real; a warning says its predictions mean nothing.
+    """
+    from model import build
+
+    if spec is None:
+        if BUNDLED_MODEL.exists():
+            spec = str(BUNDLED_MODEL)
+        else:
+            if not quiet:
+                print("warning: no bundled model in assets/models; using an untrained `small` network "
+                      "(predictions are random)", file=sys.stderr)
+            return build("small").eval(), load_words(), "small (untrained)"
+    net = build(spec).eval()
+    words = getattr(net, "words", None) or load_words()
+    return net, words, str(spec)

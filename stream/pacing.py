@@ -1,0 +1,57 @@
+"""Replay pacing: deliver recorded events when their timestamps come due, at N x, or at once.
+
+Each item is `(events, now_us)`: a time slice of events and the stream time reached so far, so
+the binner can close bins during silence exactly as it would with a live camera.
+"""
+from __future__ import annotations
+
+import time
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+
+from stream.events import empty_events
+
+
+def paced(
+    batches: Iterable[np.ndarray],
+    speed: float | None = 1.0,
+    slice_us: int = 1000,
+    clock: Callable[[], float] = time.perf_counter,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Iterator[tuple[np.ndarray, int]]:
+    """Yield `(events, now_us)`; `speed` None or <= 0 replays as fast as possible.
+
+    Paced replay cuts the stream into slices of `slice_us` (a camera delivers about one packet
+    per millisecond) and yields empty slices in silence so time keeps moving. It reads one
+    batch ahead, so `now_us` never runs past an event still to be delivered.
+    """
+    if speed is None or speed <= 0:
+        for batch in batches:
+            if len(batch):
+                yield batch, int(batch["t"][-1])
+        return
+    source = iter(batches)
+    pending = empty_events()
+    exhausted = False
+    next_us = t_stream0 = None
+    t_wall0 = 0.0
+    while True:
+        while not exhausted and (len(pending) == 0 or next_us is None or pending["t"][-1] < next_us + slice_us):
+            batch = next(source, None)
+            if batch is None:
+                exhausted = True
+            elif len(batch):
+                pending = np.concatenate([pending, batch]) if len(pending) else batch
+        if len(pending) == 0:
+            return
+        if t_stream0 is None:
+            t_stream0 = next_us = int(pending["t"][0])
+            t_wall0 = clock()
+        next_us += slice_us
+        end = int(np.searchsorted(pending["t"], next_us, side="left"))
+        delay = t_wall0 + (next_us - t_stream0) / 1e6 / speed - clock()
+        if delay > 0:
+            sleep(delay)
+        yield pending[:end], next_us
+        pending = pending[end:]

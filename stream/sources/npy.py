@@ -1,0 +1,120 @@
+"""DVS-Lip clips: one `.npy` file per clip, and the `train|test/<word>/<k>.npy` folder layout."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from stream.errors import SpikeLipError
+from stream.events import EVENT_DTYPE, SensorSize, as_events
+from stream.sources.base import EventSource
+
+DVSLIP_SENSOR = SensorSize(128, 128)
+DVSLIP_HINT = (
+    "DVS-Lip is a manual download (see the dataset page); unpack it so that "
+    "DVS-Lip/train/<word>/<k>.npy exists, or make SynthLip data with `spikelip synth`"
+)
+
+
+def load_clip(path: str | os.PathLike) -> np.ndarray:
+    """Load one DVS-Lip clip as `EVENT_DTYPE`, refusing anything that is not one."""
+    path = Path(path)
+    try:
+        raw = np.load(path, allow_pickle=False, mmap_mode=None)
+    except FileNotFoundError:
+        raise SpikeLipError(f"{path}: no such file") from None
+    except (ValueError, OSError, EOFError) as exc:
+        raise SpikeLipError(f"{path}: not a readable .npy file ({_short(exc)}); expected a DVS-Lip clip") from None
+    if isinstance(raw, np.lib.npyio.NpzFile):  # pragma: no cover - .npz renamed .npy
+        raise SpikeLipError(f"{path}: is an .npz archive, expected a single DVS-Lip .npy clip")
+    events = as_events(raw, origin=str(path))
+    return events
+
+
+def check_clip(events: np.ndarray, path, sensor: SensorSize = DVSLIP_SENSOR) -> list[str]:
+    """Validate coordinates, polarity and time order; fix what is recoverable, return warnings."""
+    warnings: list[str] = []
+    if len(events) == 0:
+        return warnings
+    bad_xy = (events["x"] < 0) | (events["x"] >= sensor.width) | (events["y"] < 0) | (events["y"] >= sensor.height)
+    if bad_xy.any():
+        raise SpikeLipError(
+            f"{path}: {int(bad_xy.sum())} event(s) have coordinates outside the {sensor} sensor "
+            f"(x {events['x'].min()}..{events['x'].max()}, y {events['y'].min()}..{events['y'].max()}); "
+            f"DVS-Lip clips are 128x128"
+        )
+    bad_p = (events["p"] != 0) & (events["p"] != 1)
+    if bad_p.any():
+        raise SpikeLipError(f"{path}: polarity must be 0 (OFF) or 1 (ON); found values {np.unique(events['p'][bad_p])[:5]}")
+    if events["t"][0] < 0:
+        raise SpikeLipError(f"{path}: negative timestamps; DVS-Lip times are microseconds from clip start")
+    backwards = int((np.diff(events["t"]) < 0).sum())
+    if backwards:
+        if backwards > max(10, len(events) // 100):
+            raise SpikeLipError(
+                f"{path}: timestamps go backwards {backwards} times; events must be in time order"
+            )
+        warnings.append(f"{path}: {backwards} out-of-order event(s) reordered")
+    return warnings
+
+
+class NpyClipSource(EventSource):
+    """One DVS-Lip clip, delivered in batches; bins the way the reference code does."""
+
+    binning = "round"
+
+    def __init__(self, path: str | os.PathLike, batch_events: int = 20_000, sensor: SensorSize = DVSLIP_SENSOR):
+        super().__init__()
+        self.path = Path(path)
+        self.sensor = sensor
+        self.name = "DVS-Lip clip"
+        self.batch_events = batch_events
+        self.events = load_clip(self.path)
+        self.warnings += check_clip(self.events, self.path, sensor)
+        if self.warnings:
+            self.events = np.sort(self.events, order="t", kind="stable")
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for i in range(0, len(self.events), self.batch_events):
+            yield self.events[i : i + self.batch_events]
+
+
+def list_clips(root: str | os.PathLike, split: str, words: list[str]) -> list[tuple[Path, int]]:
+    """All (clip path, label) pairs of a DVS-Lip style folder split, sorted for determinism."""
+    root = Path(root)
+    split_dir = root / split
+    if not split_dir.is_dir():
+        raise SpikeLipError(f"{root}: no '{split}' folder; expected {root}/{split}/<word>/<k>.npy. {DVSLIP_HINT}")
+    index = {w: i for i, w in enumerate(words)}
+    clips: list[tuple[Path, int]] = []
+    unknown = []
+    for word_dir in sorted(p for p in split_dir.iterdir() if p.is_dir()):
+        if word_dir.name not in index:
+            unknown.append(word_dir.name)
+            continue
+        clips += [(f, index[word_dir.name]) for f in sorted(word_dir.glob("*.npy"))]
+    if not clips:
+        extra = f" (folders not in the word list: {', '.join(unknown[:5])})" if unknown else ""
+        raise SpikeLipError(f"{split_dir}: no clips found{extra}; expected {split_dir}/<word>/<k>.npy. {DVSLIP_HINT}")
+    return clips
+
+
+def _short(exc: Exception) -> str:
+    return str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+
+
+DVSLIP_DTYPE = np.dtype([("t", np.int64), ("x", np.int8), ("y", np.int8), ("p", np.int8)])
+
+
+def save_clip(path: str | os.PathLike, events: np.ndarray) -> None:
+    """Write events as a DVS-Lip clip (structured t, x, y, p; 128 x 128; t from clip start)."""
+    events = as_events(events)
+    if len(events) and (events["x"].min() < 0 or events["x"].max() > 127 or events["y"].min() < 0 or events["y"].max() > 127):
+        raise SpikeLipError(f"{path}: DVS-Lip clips are 128x128 but events reach x={events['x'].max()}, y={events['y'].max()}; crop with --roi/--scale")
+    out = np.empty(len(events), DVSLIP_DTYPE)
+    for field in ("t", "x", "y", "p"):
+        out[field] = events[field]
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, out)
