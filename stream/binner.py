@@ -15,6 +15,7 @@ from stream.events import SensorSize
 
 DVSLIP_BIN_US = 4e4 / 3  # 13,333.3 us: the reference code's 40 ms * 30 / 90 bins
 DVSLIP_BINS = 90
+CHUNK_BINS = 64  # bins accumulated per bincount: bounds memory when a batch spans seconds
 
 
 class Bins(NamedTuple):
@@ -88,23 +89,40 @@ class Binner:
         if self.t0 is None:
             self.t0 = int(events["t"][0])
         idx = self.bin_index(events["t"])
-        keep = idx >= self._next
-        if not keep.all():
-            self.late += int((~keep).sum())
         if self.max_bins is not None:
             inside = idx < self.max_bins
-            self.dropped_after_end += int((keep & ~inside).sum())
-            keep &= inside
-        if not keep.all():
-            events, idx = events[keep], idx[keep]
+            if not inside.all():
+                self.dropped_after_end += int((~inside & (idx >= self._next)).sum())
+                self.late += int((idx < self._next).sum())
+                events, idx = events[inside], idx[inside]
         if len(idx) == 0:
             return self._empty()
+        lo, hi = int(idx.min()), int(idx.max())
+        if hi - self._next < CHUNK_BINS and lo - self._next <= self.max_gap_bins:
+            return self._accumulate(events, idx)  # the usual case: a batch within a few bins
+        # Bin at most CHUNK_BINS at a time (bounded memory for sparse batches), and bin each
+        # side of a long silence separately so the gap is skipped, not filled.
+        reached = np.maximum.accumulate(np.concatenate([[self._next], idx]))
+        new_gap = idx - reached[:-1] > self.max_gap_bins
+        chunk = (reached[1:] - reached[1]) // CHUNK_BINS
+        cuts = np.flatnonzero(new_gap[1:] | (np.diff(chunk) != 0)) + 1
+        out = self._empty()
+        for part in np.split(np.arange(len(idx)), cuts) if len(cuts) else [slice(None)]:
+            out = _concat(out, self._accumulate(events[part], idx[part]))
+        return out
+
+    def _accumulate(self, events: np.ndarray, idx: np.ndarray) -> Bins:
+        late = idx < self._next
+        if late.any():
+            self.late += int(late.sum())
+            events, idx = events[~late], idx[~late]
+        if len(idx) == 0:
+            return self._empty()
+        out = self._skip_gap(int(idx.min()))
         last = int(idx.max())
-        out = self._skip_gap(last)
-        rel = idx - self._next
         n = last - self._next + 1
         flat = (
-            rel * (2 * self._plane)
+            (idx - self._next) * (2 * self._plane)
             + (events["p"] == 0).astype(np.int64) * self._plane
             + events["y"].astype(np.int64) * self.sensor.width
             + events["x"].astype(np.int64)
@@ -130,6 +148,8 @@ class Binner:
             return self._empty()
         out = self._skip_gap(last)
         n = last - self._next
+        if n == 0:
+            return out
         frames = np.zeros((n, 2, self.sensor.height, self.sensor.width), np.float32)
         frames[0] = self._pending
         self._pending = np.zeros_like(self._pending)
@@ -149,15 +169,13 @@ class Binner:
         self._next += 1
         return closed
 
-    def _skip_gap(self, last: int) -> Bins:
-        """Jump over a gap longer than `max_gap_bins`: emit the pending bin, count the rest."""
-        gap = last - self._next
-        if gap <= self.max_gap_bins:
+    def _skip_gap(self, first: int) -> Bins:
+        """Jump to bin `first` over a gap longer than `max_gap_bins`: emit the pending bin, count the rest."""
+        if first - self._next <= self.max_gap_bins:
             return self._empty()
         out = self.flush()
-        skipped = last - self._next
-        self.skipped_bins += skipped
-        self._next = last
+        self.skipped_bins += first - self._next
+        self._next = first
         return out
 
     def _empty(self) -> Bins:

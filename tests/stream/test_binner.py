@@ -114,3 +114,30 @@ def test_signed_view_negates_off():
     f[0, 0, 0], f[1, 1, 1] = 3, 2
     s = signed(f)
     assert s[0, 0, 0] == 3 and s[1, 1, 1] == -2 and f[1, 1, 1] == 2
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 2**31), st.integers(1, 5), st.integers(2, 50))
+def test_gaps_inside_a_batch_are_skipped_without_losing_events(seed, n_gaps, max_gap):
+    rng = np.random.default_rng(seed)
+    sensor = SensorSize(16, 8)
+    bursts = [np.sort(rng.integers(0, 20_000, 30)) + k * 10_000_000 for k in range(n_gaps + 1)]
+    t = np.concatenate(bursts)
+    ev = make_events(t, rng.integers(0, 16, len(t)), rng.integers(0, 8, len(t)), rng.integers(0, 2, len(t)))
+    cuts = sorted(rng.integers(0, len(t), 3))
+    binner = Binner(sensor, bin_us=1000, rounding="floor", max_gap_bins=max_gap)
+    index, frames = stream_through(binner, ev, cuts)
+    assert frames.sum() == len(ev)  # every event lands in some bin
+    assert np.all(np.diff(index) > 0)
+    expected = reference_floor(ev, sensor, 1000, int(ev["t"][0]))
+    np.testing.assert_array_equal(frames, expected[index])  # each emitted bin is the right bin
+    assert binner.skipped_bins > 0
+
+
+def test_advance_over_a_long_silence_skips_it():
+    b = Binner(S, bin_us=1000, rounding="floor", t0=0, max_gap_bins=100)
+    b.push(make_events([10], [1], [1], [1]))
+    closed = b.advance(10_000_000)
+    assert list(closed.index) == [0] and closed.frames.sum() == 1
+    assert b.skipped_bins == 9_999
+    assert len(b.advance(10_002_000)) == 2
