@@ -1,0 +1,160 @@
+"""DVS-Lip (and SynthLip) clips as training tensors: reference binning plus the paper's transforms.
+
+A clip becomes a (T, 2, 88, 88) float tensor (ON counts, minus OFF counts) and its label.
+Transforms are small callables on (T, 2, H, W) tensors, composed with `Compose`, each switchable.
+"""
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from stream.binner import DVSLIP_BINS, bin_clip, signed
+from stream.sources.npy import check_clip, list_clips, load_clip
+
+
+class Compose:
+    def __init__(self, *transforms):
+        self.transforms = [t for t in transforms if t is not None]
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        for t in self.transforms:
+            x = t(x)
+        return x
+
+    def __repr__(self) -> str:
+        return f"Compose({', '.join(type(t).__name__ for t in self.transforms)})"
+
+
+class CentreCrop:
+    def __init__(self, size: int):
+        self.size = size
+
+    def __call__(self, x):
+        h, w = x.shape[-2:]
+        top, left = (h - self.size) // 2, (w - self.size) // 2
+        return x[..., top : top + self.size, left : left + self.size]
+
+
+class RandomCrop:
+    def __init__(self, size: int, rng: random.Random | None = None):
+        self.size, self.rng = size, rng or random
+
+    def __call__(self, x):
+        h, w = x.shape[-2:]
+        top, left = self.rng.randint(0, h - self.size), self.rng.randint(0, w - self.size)
+        return x[..., top : top + self.size, left : left + self.size]
+
+
+class HorizontalFlip:
+    def __init__(self, p: float = 0.5, rng: random.Random | None = None):
+        self.p, self.rng = p, rng or random
+
+    def __call__(self, x):
+        return x.flip(-1) if self.rng.random() < self.p else x
+
+
+class Cutout:
+    """Zero `holes` square patches of side up to `max_side` px, the same in every bin (paper)."""
+
+    def __init__(self, holes: int = 4, max_side: int = 20, rng: random.Random | None = None):
+        self.holes, self.max_side, self.rng = holes, max_side, rng or random
+
+    def __call__(self, x):
+        h, w = x.shape[-2:]
+        mask = torch.ones(h, w, dtype=x.dtype)
+        for _ in range(self.holes):
+            cy, cx = self.rng.randrange(h), self.rng.randrange(w)
+            half = self.rng.randint(1, self.max_side - 1) // 2
+            mask[max(0, cy - half) : cy + half, max(0, cx - half) : cx + half] = 0
+        return x * mask
+
+
+class Zoom:
+    """Zoom in (crop then resize) or out (pad then resize) by up to `max_fraction` of the side."""
+
+    def __init__(self, max_fraction: float = 0.3, rng: random.Random | None = None):
+        self.max_fraction, self.rng = max_fraction, rng or random
+
+    def __call__(self, x):
+        side = x.shape[-1]
+        delta = self.rng.randint(0, max(1, int(round(self.max_fraction * side))) - 1)
+        if delta == 0:
+            return x
+        if self.rng.random() < 0.5:
+            x = CentreCrop(side - delta)(x)
+        else:
+            x = F.pad(x, (delta // 2, delta - delta // 2, delta // 2, delta - delta // 2))
+        t, c = x.shape[:2]
+        out = F.interpolate(x.reshape(t * c, 1, *x.shape[-2:]), size=(side, side), mode="bilinear", align_corners=False)
+        return out.reshape(t, c, side, side)
+
+
+class TimeMask:
+    """Zero `masks` runs of up to `max_bins` consecutive bins (masks may overlap, as in the paper)."""
+
+    def __init__(self, masks: int = 6, max_bins: int = 18, rng: random.Random | None = None):
+        self.masks, self.max_bins, self.rng = masks, max_bins, rng or random
+
+    def __call__(self, x):
+        x = x.clone()
+        t = x.shape[0]
+        for _ in range(self.masks):
+            length = self.rng.randrange(0, self.max_bins)
+            start = self.rng.randrange(0, max(1, t - length))
+            x[start : start + length] = 0
+        return x
+
+
+def train_transform(spatial_augment: bool = True, temporal_augment: bool = True) -> Compose:
+    """The paper's training transform: centre 96, random 88, flip; plus the extra augmentations."""
+    return Compose(
+        CentreCrop(96), RandomCrop(88), HorizontalFlip(0.5),
+        Cutout() if spatial_augment else None,
+        Zoom() if spatial_augment else None,
+        TimeMask() if temporal_augment else None,
+    )
+
+
+def eval_transform() -> Compose:
+    return Compose(CentreCrop(88))
+
+
+class DvsLipDataset(torch.utils.data.Dataset):
+    """`root/{train,test}/<word>/<k>.npy` clips -> ((T, 2, 88, 88) float, label).
+
+    `bins=90` is the reference (1.2 s, later events dropped); `bins=None` keeps each clip's own
+    length (use `pad_collate` to batch them).
+    """
+
+    def __init__(self, root: str | os.PathLike, split: str, words: list[str], transform=None, bins: int | None = DVSLIP_BINS):
+        self.root = Path(root)
+        self.words = list(words)
+        self.clips = list_clips(self.root, split, self.words)
+        self.transform = transform or eval_transform()
+        self.bins = bins
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, i: int):
+        path, label = self.clips[i]
+        events = load_clip(path)
+        if check_clip(events, path):
+            events = np.sort(events, order="t", kind="stable")
+        bins = self.bins or max(1, int(np.round(events["t"][-1] / (4e4 / 3))) + 1 if len(events) else 1)
+        x = torch.from_numpy(signed(bin_clip(events, bins=bins)))
+        return self.transform(x), label
+
+
+def pad_collate(batch):
+    """Batch clips of different lengths: zero-pad to the longest; returns (x, labels, lengths)."""
+    lengths = torch.tensor([x.shape[0] for x, _ in batch])
+    x = torch.zeros(len(batch), int(lengths.max()), *batch[0][0].shape[1:])
+    for i, (clip, _) in enumerate(batch):
+        x[i, : clip.shape[0]] = clip
+    return x, torch.tensor([label for _, label in batch]), lengths

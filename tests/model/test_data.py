@@ -1,0 +1,84 @@
+"""Dataset and transforms: each transform against what it should do to a known tensor."""
+import random
+
+import numpy as np
+import torch
+
+from model.data import (CentreCrop, Cutout, DvsLipDataset, HorizontalFlip, RandomCrop, TimeMask, Zoom,
+                        pad_collate, eval_transform, train_transform)
+from stream.events import make_events
+from stream.sources.npy import save_clip
+
+
+def ramp(t=10, side=128):
+    return torch.arange(t * 2 * side * side, dtype=torch.float32).reshape(t, 2, side, side)
+
+
+def test_centre_and_random_crop_take_the_right_window():
+    x = ramp()
+    np.testing.assert_array_equal(CentreCrop(88)(x), x[..., 20:108, 20:108])
+    for seed in range(5):
+        out = RandomCrop(88, random.Random(seed))(x)
+        first = int(out[0, 0, 0, 0].item())  # ramp values are unique: locate the window
+        top, left = divmod(first, 128)
+        assert 0 <= top <= 40 and 0 <= left <= 40
+        np.testing.assert_array_equal(out, x[..., top : top + 88, left : left + 88])
+
+
+def test_flip_mirrors_columns():
+    x = ramp(2, 8)
+    np.testing.assert_array_equal(HorizontalFlip(1.0)(x), x.numpy()[..., ::-1])
+    assert HorizontalFlip(0.0)(x) is x
+
+
+def test_cutout_masks_the_same_pixels_in_every_bin():
+    x = torch.ones(5, 2, 88, 88)
+    out = Cutout(rng=random.Random(0))(x)
+    zero = out == 0
+    assert zero.any() and (zero == zero[0:1, 0:1]).all()
+    assert zero[0, 0].float().mean() < 0.25
+
+
+def test_time_mask_zeros_whole_bins_only():
+    x = torch.ones(90, 2, 8, 8)
+    out = TimeMask(rng=random.Random(1))(x)
+    per_bin = out.sum(dim=(1, 2, 3))
+    assert set(per_bin.tolist()) <= {0.0, 128.0} and (per_bin == 0).any()
+    assert x.sum() == 90 * 128  # input untouched
+
+
+def test_zoom_keeps_shape_and_mass_roughly():
+    x = torch.zeros(3, 2, 88, 88)
+    x[:, :, 40:48, 40:48] = 1
+    for seed in range(6):
+        out = Zoom(rng=random.Random(seed))(x)
+        assert out.shape == x.shape
+        assert 0.3 * x.sum() < out.sum() < 3 * x.sum()
+
+
+def test_dataset_item_is_the_signed_reference_binning_centre_cropped(tmp_path):
+    rng = np.random.default_rng(0)
+    n = 5000
+    ev = make_events(np.sort(rng.integers(0, 1_500_000, n)), rng.integers(0, 128, n), rng.integers(0, 128, n), rng.integers(0, 2, n))
+    save_clip(tmp_path / "test" / "water" / "0.npy", ev)
+    ds = DvsLipDataset(tmp_path, "test", ["about", "water"])
+    x, label = ds[0]
+    assert label == 1 and x.shape == (90, 2, 88, 88)
+    # independent count: events inside the centre 88 window and the first 90 bins
+    b = np.round(ev["t"] / (4e4 / 3))
+    inside = (b < 90) & (ev["x"] >= 20) & (ev["x"] < 108) & (ev["y"] >= 20) & (ev["y"] < 108)
+    assert x[:, 0].sum() == (inside & (ev["p"] == 1)).sum()
+    assert x[:, 1].sum() == -(inside & (ev["p"] == 0)).sum()
+    varlen = DvsLipDataset(tmp_path, "test", ["about", "water"], bins=None)
+    assert varlen[0][0].shape[0] == int(np.round(ev["t"][-1] / (4e4 / 3))) + 1
+
+
+def test_pad_collate_pads_to_longest():
+    batch = [(torch.ones(3, 2, 4, 4), 0), (torch.ones(5, 2, 4, 4), 1)]
+    x, y, lengths = pad_collate(batch)
+    assert x.shape == (2, 5, 2, 4, 4) and lengths.tolist() == [3, 5] and x[0, 3:].sum() == 0 and y.tolist() == [0, 1]
+
+
+def test_train_transform_output_shape():
+    assert train_transform()(torch.rand(90, 2, 128, 128)).shape == (90, 2, 88, 88)
+    assert eval_transform()(torch.rand(90, 2, 128, 128)).shape == (90, 2, 88, 88)
