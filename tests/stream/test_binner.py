@@ -49,7 +49,7 @@ def stream_through(binner, events, cuts):
     return index, frames
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(event_streams())
 def test_streaming_equals_reference_dvslip_binning(stream):
     events, cuts = stream

@@ -1,0 +1,127 @@
+"""Evaluate a network on a DVS-Lip style test split: every number computed from its predictions.
+
+Top-1/top-5 of the clip prediction (mean logits over time, as in the paper), per-word accuracy,
+confusion matrix, and for causal models the accuracy of the streaming (running-mean) prediction
+as a function of time since the word's onset and end, found from event activity.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from stream.binner import DVSLIP_BIN_US
+
+BIN_MS = DVSLIP_BIN_US / 1000
+
+
+def activity_span(x: torch.Tensor, fraction: float = 0.25) -> tuple[int, int]:
+    """(onset, end) bins of the mouth movement in one clip (T, 2, H, W): where activity is
+    above `fraction` of the clip's 95th-percentile bin activity."""
+    activity = x.abs().sum(dim=(1, 2, 3)).numpy()
+    level = fraction * np.percentile(activity, 95)
+    active = np.flatnonzero(activity > level) if level > 0 else np.array([], int)
+    if len(active) == 0:
+        return 0, len(activity) - 1
+    return int(active[0]), int(active[-1])
+
+
+@torch.no_grad()
+def evaluate(net, dataset, batch_size: int = 32, workers: int = 2, device="cpu", progress: bool = True,
+             max_offset_bins: int = 60) -> dict:
+    """Run `net` over `dataset`; returns a JSON-ready dict of accuracies and curves."""
+    net.eval()
+    words = dataset.words
+    n_cls = len(words)
+    confusion = np.zeros((n_cls, n_cls), np.int64)
+    top5_hits = 0
+    streaming = getattr(net, "streamable", False)
+    since_onset = np.zeros((2, max_offset_bins))  # hits, counts at k bins after onset
+    since_end = np.zeros((2, 2 * max_offset_bins + 1))  # k bins from -max..+max around the end
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, num_workers=workers)
+    for x, y in tqdm(loader, desc="evaluate", disable=not progress, leave=False):
+        logits = net(x.to(device)).float().cpu()
+        clip = logits.mean(1)
+        top5 = clip.topk(min(5, n_cls), dim=1).indices
+        top5_hits += int((top5 == y[:, None]).any(1).sum())
+        np.add.at(confusion, (y.numpy(), clip.argmax(1).numpy()), 1)
+        if streaming:
+            steps = torch.arange(1, logits.shape[1] + 1).view(1, -1, 1)
+            running = (logits.cumsum(1) / steps).argmax(2)  # (B, T) streaming prediction
+            for b in range(len(y)):
+                onset, end = activity_span(x[b])
+                hit = (running[b] == y[b]).numpy()
+                k = np.arange(len(hit))
+                ok = (k - onset >= 0) & (k - onset < max_offset_bins)
+                np.add.at(since_onset[0], (k - onset)[ok], hit[ok])
+                np.add.at(since_onset[1], (k - onset)[ok], 1)
+                rel = k - end + max_offset_bins
+                ok = (rel >= 0) & (rel < since_end.shape[1])
+                np.add.at(since_end[0], rel[ok], hit[ok])
+                np.add.at(since_end[1], rel[ok], 1)
+    total = int(confusion.sum())
+    per_word = confusion.diagonal() / np.maximum(confusion.sum(1), 1)
+    result = {
+        "clips": total,
+        "top1": float(confusion.trace() / max(total, 1)),
+        "top5": float(top5_hits / max(total, 1)),
+        "per_word": {w: float(a) for w, a in zip(words, per_word) if confusion[words.index(w)].sum()},
+        "confusion": confusion.tolist(),
+    }
+    if streaming:
+        result["accuracy_since_onset"] = _curve(since_onset, 0)
+        result["accuracy_since_end"] = _curve(since_end, -max_offset_bins)
+        after = [p for p in result["accuracy_since_end"] if p["ms"] >= 100]
+        if after:
+            result["accuracy_100ms_after_end"] = after[0]["accuracy"]
+    return result
+
+
+def _curve(table: np.ndarray, first_bin: int) -> list[dict]:
+    return [{"ms": round((first_bin + i) * BIN_MS, 1), "accuracy": float(h / c), "clips": int(c)}
+            for i, (h, c) in enumerate(zip(*table)) if c > 0]
+
+
+def plot_confusion(result: dict, words: list[str], path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    m = np.array(result["confusion"], float)
+    m /= np.maximum(m.sum(1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(12, 11), dpi=110)
+    im = ax.imshow(m, cmap="viridis", vmin=0, vmax=1)
+    ax.set_xticks(range(len(words)), words, rotation=90, fontsize=5)
+    ax.set_yticks(range(len(words)), words, fontsize=5)
+    ax.set_xlabel("predicted word")
+    ax.set_ylabel("true word")
+    ax.set_title(f"Confusion matrix (rows normalised), top-1 {result['top1']:.1%} on {result['clips']} clips")
+    fig.colorbar(im, ax=ax, fraction=0.04, label="fraction of the true word's clips")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def plot_accuracy_over_time(result: dict, path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), dpi=110)
+    for ax, key, label in ((axes[0], "accuracy_since_onset", "time since word onset (ms)"),
+                           (axes[1], "accuracy_since_end", "time since word end (ms)")):
+        pts = result.get(key, [])
+        ax.plot([p["ms"] for p in pts], [p["accuracy"] for p in pts], lw=2)
+        ax.axhline(result["top1"], color="grey", ls="--", lw=1, label=f"whole-clip top-1 {result['top1']:.1%}")
+        ax.set_xlabel(label)
+        ax.set_ylabel("streaming top-1 (running mean)")
+        ax.set_ylim(0, 1)
+        ax.grid(alpha=0.3)
+        ax.legend(loc="lower right")
+    axes[1].axvline(100, color="tab:red", lw=1, ls=":")
+    fig.suptitle("Accuracy of the streaming prediction as the word unfolds")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
