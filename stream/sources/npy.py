@@ -109,12 +109,16 @@ DVSLIP_DTYPE = np.dtype([("t", np.int64), ("x", np.int8), ("y", np.int8), ("p", 
 
 
 def save_clip(path: str | os.PathLike, events: np.ndarray) -> None:
-    """Write events as a DVS-Lip clip (structured t, x, y, p; 128 x 128; t from clip start)."""
+    """Write events as a DVS-Lip clip (structured t, x, y, p as int64/int8; 128 x 128), atomically."""
     events = as_events(events)
     if len(events) and (events["x"].min() < 0 or events["x"].max() > 127 or events["y"].min() < 0 or events["y"].max() > 127):
         raise SpikeLipError(f"{path}: DVS-Lip clips are 128x128 but events reach x={events['x'].max()}, y={events['y'].max()}; crop with --roi/--scale")
     out = np.empty(len(events), DVSLIP_DTYPE)
     for field in ("t", "x", "y", "p"):
         out[field] = events[field]
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    np.save(path, out)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # not *.npy: never mistaken for a clip
+    with open(tmp, "wb") as f:
+        np.save(f, out)
+    os.replace(tmp, path)  # a reader never sees half a clip

@@ -1,0 +1,122 @@
+"""Continuous "sentences": several words by one speaker in one AEDAT4 recording, plus ground truth.
+
+The face is rendered on the whole sensor (DAVIS346, 346 x 260 by default) with the mouth near
+the centre, so that the sensor's centred 128 x 128 crop (the default ROI) shows the mouth as
+the DVS-Lip clips do. Beside `FILE.aedat4` goes `FILE.json`: per word its `word`, `label`,
+`start_us` and `end_us` (onset and end of the mouth movement, in the file's timestamps), plus
+the seed and the sensor size.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from stream.errors import SpikeLipError
+from stream.events import SensorSize
+from stream.synthlip.dvs import DvsConfig
+from stream.synthlip.phonemes import (
+    Segments, check_words, load_pronunciations, load_words, phone_segments, silence_segments,
+)
+from stream.synthlip.render import render_segments, rest_vector
+from stream.synthlip.speakers import SENTENCE_SPEAKER_BASE, STREAM_SENTENCE, make_session, make_speaker, rng_for
+
+# Recordings carry wall-clock timestamps; a fixed origin keeps files reproducible.
+T0_US = 1_700_000_000_000_000
+PACKET_US = 10_000
+MOVE_PX = 0.5  # a word's movement starts/ends where the mouth is this far from rest
+
+
+def _movement_px(params: np.ndarray, rest: np.ndarray, half_width: float, aperture: float) -> np.ndarray:
+    scale = np.array([aperture * half_width, 0.18 * half_width, 0.3 * half_width, 0.3 * half_width,
+                      0.3 * half_width, 0.15 * half_width])
+    return np.abs(params - rest) @ scale
+
+
+def generate_sentence(words, out_path, seed: int, sensor: SensorSize = SensorSize(346, 260),
+                      speaker_id: int | None = None) -> dict:
+    """Write one sentence of `words` (a list or a space-separated string) to `out_path` (AEDAT4).
+
+    Returns the ground truth that is also written to the `.json` beside it.
+    """
+    if isinstance(words, str):
+        words = words.split()
+    if not words:
+        raise SpikeLipError("--sentence: give at least one word")
+    words = check_words(words)
+    out_path = Path(out_path)
+    if out_path.suffix.lower() != ".aedat4":
+        raise SpikeLipError(f"{out_path}: the sentence file name must end in .aedat4")
+    if sensor.width < 128 or sensor.height < 128:
+        raise SpikeLipError(f"sensor {sensor}: must be at least 128 x 128 to hold the mouth crop")
+    try:
+        from stream.writer import AedatWriter
+    except ImportError:
+        raise SpikeLipError("writing AEDAT4 needs stream.writer, which is not installed") from None
+
+    rng = rng_for(seed, STREAM_SENTENCE)
+    sid = SENTENCE_SPEAKER_BASE if speaker_id is None else int(speaker_id)
+    speaker = make_speaker(seed, sid)
+    prons = load_pronunciations()
+    session = make_session(rng, speaker)
+    rest = rest_vector(speaker)
+    t = float(rng.uniform(0.4, 0.7))
+    parts = [silence_segments(0.0, t, rest)]
+    spans = []
+    for i, word in enumerate(words):
+        choices = prons[word]
+        phones = choices[int(rng.integers(0, len(choices)))]
+        rate = session.rate * float(rng.uniform(0.93, 1.07))
+        seg, end = phone_segments(phones, t, rate, rng)
+        parts.append(seg)
+        spans.append((t, end))
+        gap = float(rng.uniform(0.4, 0.7)) if i == len(words) - 1 else float(rng.uniform(0.3, 0.7))
+        parts.append(silence_segments(end, end + gap, rest))
+        t = end + gap
+    duration = t
+    centre = (sensor.width / 2, sensor.height / 2)
+    # Background activity over the whole sensor at the low end of the clips' range keeps the
+    # files small (a DAVIS346 has 5.5 times the pixels of a 128 x 128 crop).
+    dvs = DvsConfig(thr_on=session.thr_on, thr_off=session.thr_off, noise_hz=float(rng.uniform(0.03, 0.08)),
+                    hot_pixels=session.hot_pixels)
+    events, times, params, _ = render_segments(
+        Segments.concat(parts), duration, speaker, session, [int(seed) & 0xFFFFFFFF, STREAM_SENTENCE, 1],
+        (sensor.width, sensor.height), centre, dvs)
+
+    move = _movement_px(params, rest, speaker.half_width * session.scale, speaker.aperture)
+    labels = load_words()
+    truth = []
+    for i, (word, (start, end)) in enumerate(zip(words, spans)):
+        lo = 0.0 if i == 0 else (spans[i - 1][1] + start) / 2
+        hi = duration if i == len(words) - 1 else (end + spans[i + 1][0]) / 2
+        inside = np.flatnonzero((times >= lo) & (times <= hi) & (move > MOVE_PX))
+        on, off = (times[inside[0]], times[inside[-1]]) if inside.size else (start, end)
+        truth.append({"word": word, "label": labels.index(word),
+                      "start_us": T0_US + int(round(on * 1e6)), "end_us": T0_US + int(round(off * 1e6))})
+
+    events["t"] += T0_US
+    with AedatWriter(out_path, sensor, camera_name="SpikeLip") as writer:
+        edges = np.searchsorted(events["t"], np.arange(T0_US, T0_US + int(duration * 1e6) + PACKET_US, PACKET_US))
+        for a, b in zip(edges[:-1], edges[1:]):
+            if b > a:
+                writer.write(events[a:b])
+        if edges[-1] < len(events):
+            writer.write(events[edges[-1]:])
+    roi_x, roi_y = (sensor.width - 128) // 2, (sensor.height - 128) // 2
+    doc = {
+        "generator": "SynthLip",
+        "file": out_path.name,
+        "seed": int(seed),
+        "sensor": {"width": sensor.width, "height": sensor.height},
+        "mouth_roi": [roi_x, roi_y, 128, 128],
+        "t_start_us": T0_US,
+        "t_end_us": T0_US + int(round(duration * 1e6)),
+        "events": int(len(events)),
+        "speaker": speaker.id,
+        "words": truth,
+    }
+    out_path.with_suffix(".json").write_text(json.dumps(doc, indent=1) + "\n")
+    return doc
+
+
