@@ -18,6 +18,8 @@ COMMAND_MODULES = [
     "replay",
     "demo",
     "synth",
+    "train",
+    "eval",
 ]
 
 

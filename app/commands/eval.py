@@ -1,0 +1,66 @@
+"""`spikelip eval`: accuracy of a model on a DVS-Lip style split, with plots and a JSON report."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from app.models import load_model
+from stream.errors import SpikeLipError
+
+NAME = "eval"
+HELP = "evaluate a model on a DVS-Lip or SynthLip split: top-1/top-5, per word, confusion, accuracy over time"
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--model", metavar="M", help="model name, config or checkpoint (default: the bundled model)")
+    p.add_argument("--data", required=True, metavar="DIR", help="folder with {train,test}/<word>/<k>.npy")
+    p.add_argument("--split", default="test", choices=["train", "test"])
+    p.add_argument("--json", metavar="OUT", help="write every number to OUT (JSON)")
+    p.add_argument("--confusion", metavar="PNG", help="save the confusion matrix as a PNG")
+    p.add_argument("--time-plot", metavar="PNG", help="save accuracy vs time since word onset/end (causal models)")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--ops", action="store_true", help="also measure spike rates and OPs per synapse (one batch)")
+
+
+def run(args) -> int:
+    from model.data import DvsLipDataset
+    from model.evaluate import evaluate, plot_accuracy_over_time, plot_confusion
+
+    net, words, description = load_model(args.model)
+    dataset = DvsLipDataset(args.data, args.split, words)
+    result = {"model": description, "data": str(Path(args.data).resolve()), "split": args.split,
+              **evaluate(net, dataset, batch_size=args.batch_size, workers=args.workers)}
+    if args.ops:
+        result.update(_operations(net, dataset, args.batch_size))
+    print(f"{description} on {args.data} ({args.split}, {result['clips']} clips): "
+          f"top-1 {result['top1']:.1%}, top-5 {result['top5']:.1%}")
+    if "accuracy_100ms_after_end" in result:
+        print(f"streaming top-1 100 ms after the word ends: {result['accuracy_100ms_after_end']:.1%}")
+    if "ops_per_synapse" in result:
+        print(f"OPs per synapse per step: {result['ops_per_synapse']:.3f}; spike rates: "
+              + ", ".join(f"{k} {v:.3f}" for k, v in result["spike_rates"].items()))
+    if args.confusion:
+        plot_confusion(result, words, args.confusion)
+        print(f"wrote {args.confusion}")
+    if args.time_plot:
+        if "accuracy_since_onset" not in result:
+            raise SpikeLipError(f"{description}: accuracy over time needs a causal (streamable) model")
+        plot_accuracy_over_time(result, args.time_plot)
+        print(f"wrote {args.time_plot}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
+@torch.no_grad()
+def _operations(net, dataset, batch_size: int) -> dict:
+    from model import count_operations, spike_rates
+
+    x = torch.stack([dataset[i][0] for i in range(min(batch_size, len(dataset)))])
+    _, spikes = net(x, record=True)
+    ops = count_operations(net, x, spikes)
+    return {"ops_per_synapse": ops.ops_per_synapse, "spike_rates": spike_rates(spikes), "operations": ops.as_dict()}

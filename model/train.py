@@ -1,0 +1,233 @@
+"""Train a network on DVS-Lip or SynthLip with the paper's recipe; one script for CPU, GPU and DDP.
+
+    spikelip train --data DIR --model small --out runs/small
+    torchrun --nproc_per_node 4 -m model.train --data DIR --model paper-causal --out runs/pc
+
+Recipe (paper): Adam, lr 3e-4 constant, then cosine 1e-4 -> 5e-6; weight decay 1e-4 except
+BatchNorm and neuron parameters; 1 warm-up epoch; batch 32; alpha clamping after every step.
+Every epoch writes `last.pt` (resume continues identically) and a safetensors checkpoint.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from model.checkpoint import save_checkpoint
+from model.config import default_words
+from model.data import DvsLipDataset, eval_transform, train_transform
+from model.evaluate import evaluate
+from model.build import build
+from model.metrics import spike_loss, synapse_groups
+
+
+@dataclass
+class TrainConfig:
+    data: str = ""
+    model: str = "small"
+    out: str = "runs/train"
+    epochs_constant: int = 100  # Adam at `lr`
+    epochs_cosine: int = 100  # cosine from `lr_cosine` to `lr_min`
+    warmup_epochs: float = 1.0
+    batch_size: int = 32
+    lr: float = 3e-4
+    lr_cosine: float = 1e-4
+    lr_min: float = 5e-6
+    weight_decay: float = 1e-4
+    spike_loss: float = 0.0  # lambda of equation (15); 0 = off
+    streaming_loss_from: int = -1  # >= 0: also train the running-mean prediction from this bin on
+    spatial_augment: bool = True
+    temporal_augment: bool = True
+    bins: int = 90
+    workers: int = 2
+    seed: int = 0
+    max_steps: int = 0  # stop after this many optimiser steps (0 = run every epoch); for smoke tests
+    eval_every: int = 1  # epochs between test-set evaluations
+    trained_on: str = ""  # free text for the checkpoint card, e.g. "SynthLip seed 1, 60 clips/word"
+
+    @property
+    def epochs(self) -> int:
+        return self.epochs_constant + self.epochs_cosine
+
+
+def learning_rate(cfg: TrainConfig, epoch_float: float) -> float:
+    """Warm-up, constant phase, then cosine decay: the paper's schedule as a function of epoch."""
+    if epoch_float < cfg.warmup_epochs:
+        return cfg.lr * (epoch_float + 1e-3) / cfg.warmup_epochs
+    if epoch_float < cfg.epochs_constant:
+        return cfg.lr
+    progress = min(1.0, (epoch_float - cfg.epochs_constant) / max(cfg.epochs_cosine, 1))
+    return cfg.lr_min + 0.5 * (cfg.lr_cosine - cfg.lr_min) * (1 + math.cos(math.pi * progress))
+
+
+def parameter_groups(net: torch.nn.Module, weight_decay: float):
+    """Weight decay on weights of convolutions, recurrent and linear layers; none on BN, biases, neurons."""
+    decay, no_decay = [], []
+    for name, p in net.named_parameters():
+        (decay if p.dim() >= 2 else no_decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def clip_loss(logits: torch.Tensor, labels: torch.Tensor, streaming_from: int) -> torch.Tensor:
+    """Cross-entropy of the mean logits over time (paper); optionally of the running mean at each bin."""
+    loss = F.cross_entropy(logits.mean(1), labels)
+    if streaming_from >= 0 and logits.shape[1] > streaming_from:
+        steps = torch.arange(1, logits.shape[1] + 1, device=logits.device).view(1, -1, 1)
+        running = logits.cumsum(1) / steps
+        tail = running[:, streaming_from:]
+        loss = loss + F.cross_entropy(tail.reshape(-1, tail.shape[-1]), labels.repeat_interleave(tail.shape[1]))
+    return loss
+
+
+def _rng_state() -> dict:
+    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+
+
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+
+
+def train(cfg: TrainConfig) -> dict:
+    ddp = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    if ddp:
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        rank, world = dist.get_rank(), dist.get_world_size()
+    else:
+        rank, world = 0, 1
+    main = rank == 0
+    device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu")
+    torch.manual_seed(cfg.seed + rank)
+    np.random.seed(cfg.seed + rank)
+    random.seed(cfg.seed + rank)
+    out = Path(cfg.out)
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+
+    words = default_words(100)
+    train_set = DvsLipDataset(cfg.data, "train", words, train_transform(cfg.spatial_augment, cfg.temporal_augment), bins=cfg.bins)
+    test_set = DvsLipDataset(cfg.data, "test", words, eval_transform(), bins=cfg.bins)
+    sampler = torch.utils.data.DistributedSampler(train_set, world, rank, seed=cfg.seed) if ddp else None
+    net = build(cfg.model).to(device)
+    model = torch.nn.parallel.DistributedDataParallel(net) if ddp else net
+    optimizer = torch.optim.Adam(parameter_groups(net, cfg.weight_decay), lr=cfg.lr)
+    groups = synapse_groups(net) if cfg.spike_loss > 0 else []
+    amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+
+    start_epoch, step, history = 0, 0, []
+    resume = out / "last.pt"
+    if resume.exists():
+        ckpt = torch.load(resume, map_location=device, weights_only=False)
+        net.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        start_epoch, step, history = ckpt["epoch"], ckpt["step"], ckpt["history"]
+        _set_rng_state(ckpt["rng"])
+        if main:
+            print(f"resumed from {resume} at epoch {start_epoch}")
+
+    steps_per_epoch = math.ceil(len(train_set) / (cfg.batch_size * world))
+    log_path = out / "log.csv"
+    for epoch in range(start_epoch, cfg.epochs):
+        if sampler is not None:
+            sampler.set_epoch(epoch)
+        generator = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
+        loader = torch.utils.data.DataLoader(
+            train_set, batch_size=cfg.batch_size, shuffle=sampler is None, sampler=sampler, generator=generator,
+            num_workers=cfg.workers, drop_last=False, persistent_workers=False)
+        model.train()
+        total, correct, loss_sum = 0, 0, 0.0
+        t0 = time.time()
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not main, leave=False)
+        for i, (x, y) in enumerate(bar):
+            lr = learning_rate(cfg, epoch + i / steps_per_epoch)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            with amp:
+                if cfg.spike_loss > 0:
+                    logits, spikes = model(x, record=True)
+                    loss = clip_loss(logits.float(), y, cfg.streaming_loss_from) + spike_loss(spikes, groups, cfg.spike_loss)
+                else:
+                    logits = model(x)
+                    loss = clip_loss(logits.float(), y, cfg.streaming_loss_from)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            net.clamp_()
+            step += 1
+            total += len(y)
+            correct += int((logits.mean(1).argmax(1) == y).sum())
+            loss_sum += loss.item() * len(y)
+            bar.set_postfix(loss=f"{loss_sum / total:.3f}", acc=f"{correct / total:.3f}", lr=f"{lr:.2e}")
+            if cfg.max_steps and step >= cfg.max_steps:
+                break
+        row = {"epoch": epoch + 1, "step": step, "lr": lr, "train_loss": loss_sum / max(total, 1),
+               "train_acc": correct / max(total, 1), "epoch_s": round(time.time() - t0, 1)}
+        last_epoch = epoch + 1 == cfg.epochs or bool(cfg.max_steps and step >= cfg.max_steps)
+        if main and ((epoch + 1) % cfg.eval_every == 0 or last_epoch):
+            metrics = evaluate(net, test_set, batch_size=cfg.batch_size, workers=cfg.workers, device=device)
+            row.update(test_top1=metrics["top1"], test_top5=metrics["top5"])
+        history.append(row)
+        if main:
+            _append_csv(log_path, row)
+            print(json.dumps(row))
+            torch.save({"model": net.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
+                        "step": step, "history": history, "rng": _rng_state(), "train_config": asdict(cfg)}, resume)
+            save_checkpoint(net, out / "model", trained_on=cfg.trained_on or f"{cfg.data} (train split)",
+                            metrics={k: v for k, v in row.items() if k.startswith("test_")})
+        if last_epoch:
+            break
+    if ddp:
+        dist.destroy_process_group()
+    return history[-1] if history else {}
+
+
+def _append_csv(path: Path, row: dict) -> None:
+    new = not path.exists()
+    with open(path, "a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(row))
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    for f in fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        if f.type in ("bool", bool):
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default)
+        else:
+            kind = {"int": int, "float": float, "str": str}[f.type if isinstance(f.type, str) else f.type.__name__]
+            p.add_argument(flag, type=kind, default=f.default)
+    p.add_argument("--config", help="JSON file with any of these options (command-line flags win)")
+
+
+def config_from_args(args) -> TrainConfig:
+    values = {}
+    if args.config:
+        values.update(json.loads(Path(args.config).read_text()))
+    defaults = TrainConfig()
+    for f in fields(TrainConfig):
+        v = getattr(args, f.name)
+        if v != getattr(defaults, f.name) or f.name not in values:
+            values[f.name] = v
+    return TrainConfig(**values)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    train(config_from_args(parser.parse_args()))

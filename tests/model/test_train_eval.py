@@ -1,0 +1,95 @@
+"""Training lowers the loss, resume continues identically, eval numbers follow from predictions."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from model.build import build
+from model.data import DvsLipDataset
+from model.evaluate import evaluate
+from model.train import TrainConfig, learning_rate, train
+from stream.events import make_events
+from stream.sources.npy import save_clip
+
+TINY = {"name": "tiny", "input_size": 88, "in_channels": 2, "num_classes": 100, "frontend_neuron": "plif",
+        "frontend_mode": "causal", "frontend_widths": [4, 4, 8, 8], "temporal_kernel": 5, "backend": "spikgru2+",
+        "hidden_size": 16, "num_layers": 1, "bidirectional": False, "dropout_frontend": 0.0,
+        "dropout_backend": 0.0, "dropout_readout": 0.0, "alpha_init": 0.9}
+
+
+def make_data(root, words=("about", "water"), clips=3, seed=0):
+    """Two classes that differ in where the events are: learnable in a few steps."""
+    rng = np.random.default_rng(seed)
+    for split in ("train", "test"):
+        for label, word in enumerate(words):
+            for k in range(clips):
+                n = 3000
+                x0 = 30 if label == 0 else 70
+                save_clip(root / split / word / f"{k}.npy", make_events(
+                    np.sort(rng.integers(0, 160_000, n)), rng.integers(x0, x0 + 25, n), rng.integers(30, 90, n),
+                    rng.integers(0, 2, n)))
+
+
+@pytest.fixture
+def setup(tmp_path):
+    make_data(tmp_path / "data")
+    cfg_path = tmp_path / "tiny.json"
+    cfg_path.write_text(json.dumps(TINY))
+    return tmp_path, cfg_path
+
+
+def config(tmp_path, cfg_path, out, epochs, **kw):
+    return TrainConfig(data=str(tmp_path / "data"), model=str(cfg_path), out=str(tmp_path / out), epochs_constant=epochs,
+                       epochs_cosine=0, warmup_epochs=0, batch_size=2, lr=3e-3, bins=12, workers=0, seed=3,
+                       spatial_augment=False, temporal_augment=False, **kw)
+
+
+def test_schedule_follows_the_paper():
+    cfg = TrainConfig(epochs_constant=100, epochs_cosine=100)
+    assert learning_rate(cfg, 0.5) == pytest.approx(1.5e-4, rel=0.01)  # warm-up
+    assert learning_rate(cfg, 50) == 3e-4
+    assert learning_rate(cfg, 100) == pytest.approx(1e-4)
+    assert learning_rate(cfg, 200) == pytest.approx(5e-6)
+
+
+def test_a_few_steps_lower_the_loss(setup):
+    tmp_path, cfg_path = setup
+    history = [train(config(tmp_path, cfg_path, "run", epochs=e)) for e in range(1, 5)]
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    card = json.loads((tmp_path / "run" / "model.json").read_text())
+    assert card["metrics"]["test_top1"] == history[-1]["test_top1"] and card["config"]["name"] == "tiny"
+
+
+def test_resume_continues_identically(setup):
+    tmp_path, cfg_path = setup
+    straight = train(config(tmp_path, cfg_path, "a", epochs=2))
+    train(config(tmp_path, cfg_path, "b", epochs=1))
+    resumed = train(config(tmp_path, cfg_path, "b", epochs=2))  # picks up b/last.pt at epoch 1
+    assert resumed["train_loss"] == straight["train_loss"]
+    a = torch.load(tmp_path / "a" / "last.pt", weights_only=False)["model"]
+    b = torch.load(tmp_path / "b" / "last.pt", weights_only=False)["model"]
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
+
+
+def test_eval_numbers_follow_from_the_predictions(setup):
+    tmp_path, _ = setup
+    net = build(TINY).eval()
+    ds = DvsLipDataset(tmp_path / "data", "test", net.words, bins=12)
+    result = evaluate(net, ds, batch_size=4, workers=0, progress=False)
+    with torch.no_grad():
+        xs = torch.stack([ds[i][0] for i in range(len(ds))])
+        ys = torch.tensor([ds[i][1] for i in range(len(ds))])
+        logits = net(xs)
+    clip = logits.mean(1)
+    assert result["clips"] == len(ds)
+    assert result["top1"] == pytest.approx(float((clip.argmax(1) == ys).float().mean()))
+    assert result["top5"] == pytest.approx(float((clip.topk(5, 1).indices == ys[:, None]).any(1).float().mean()))
+    conf = np.array(result["confusion"])
+    assert conf.sum() == len(ds) and conf.trace() == round(result["top1"] * len(ds))
+    running = (logits.cumsum(1) / torch.arange(1, 13).view(1, -1, 1)).argmax(2)  # streaming prediction
+    at_end = float((running[:, -1] == ys).float().mean())
+    onset_curve = result["accuracy_since_onset"]
+    assert onset_curve[0]["ms"] == 0 and sum(p["clips"] for p in onset_curve) <= len(ds) * 12
+    assert at_end == pytest.approx(result["top1"])  # the running mean at the last bin is the clip mean
