@@ -1,0 +1,122 @@
+"""Network configurations: the named JSON files in assets/configs and their validation.
+
+A config is a flat dict; every field has a default (those of `paper-causal`), so a user's
+config file only needs the fields it changes. Bad fields are user errors (SpikeLipError).
+
+Fields: input_size (88), in_channels (2: ON, -OFF), num_classes; frontend_neuron: plif
+(learnable leak per channel), lif (fixed leak = alpha_init), if, or relu (ANN);
+frontend_mode: causal (streamable) or centred (the paper, offline); frontend_widths: the 4
+ResNet stage widths (the stem has the first); temporal_kernel: bins seen by the 3D stem;
+backend: spikgru, spikgru+, spikgru2, spikgru2+ (paper), lif, adlif, rlif, radlif (Bittar &
+Garner) or gru (ANN); hidden_size, num_layers, bidirectional (offline only); dropout_frontend,
+dropout_backend (between recurrent layers), dropout_readout; alpha_init: initial leak of PLIF
+and SpikGRU currents.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from model.frontend import MODES, NEURONS
+from model.recurrent import BACKENDS
+from stream.errors import SpikeLipError
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "assets" / "configs"
+WORDS_FILE = Path(__file__).resolve().parent.parent / "assets" / "words.txt"
+
+DEFAULTS = {
+    "name": "custom",
+    "description": "",
+    "input_size": 88,
+    "in_channels": 2,
+    "num_classes": 100,
+    "frontend_neuron": "plif",
+    "frontend_mode": "causal",
+    "frontend_widths": [64, 128, 256, 512],
+    "temporal_kernel": 5,
+    "backend": "spikgru2+",
+    "hidden_size": 1024,
+    "num_layers": 3,
+    "bidirectional": False,
+    "dropout_frontend": 0.5,
+    "dropout_backend": 0.2,
+    "dropout_readout": 0.5,
+    "alpha_init": 0.9,
+}
+
+_CHOICES = {"frontend_neuron": NEURONS, "frontend_mode": MODES, "backend": BACKENDS}
+
+
+def config_names() -> list[str]:
+    """Names of the bundled configs (file stems in assets/configs)."""
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.json"))
+
+
+def load_named(name: str) -> dict:
+    """The bundled config `name`; SpikeLipError listing the names if there is none."""
+    path = CONFIG_DIR / f"{name}.json"
+    if not path.is_file():
+        raise SpikeLipError(
+            f"unknown model config {name!r}; choose one of {', '.join(config_names())}, "
+            "or give a config .json, a checkpoint (.safetensors/.json) or its directory"
+        )
+    return read_json(path)
+
+
+def read_json(path: Path) -> dict:
+    """A JSON object from `path`, or SpikeLipError naming the file."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise SpikeLipError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SpikeLipError(f"{path}: not a readable JSON file ({_one_line(exc)})") from None
+    if not isinstance(data, dict):
+        raise SpikeLipError(f"{path}: expected a JSON object")
+    return data
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+def validate(config: dict, source: str = "config") -> dict:
+    """Defaults filled in and every field checked; returns a new dict."""
+    unknown = sorted(set(config) - set(DEFAULTS))
+    if unknown:
+        raise SpikeLipError(
+            f"{source}: unknown field(s) {', '.join(unknown)}; known: {', '.join(DEFAULTS)}"
+        )
+    cfg = {**DEFAULTS, **config}
+    for key, choices in _CHOICES.items():
+        if cfg[key] not in choices:
+            raise SpikeLipError(f"{source}: {key} must be one of {', '.join(choices)}, not {cfg[key]!r}")
+    for key in ("input_size", "in_channels", "num_classes", "temporal_kernel", "hidden_size", "num_layers"):
+        if not isinstance(cfg[key], int) or isinstance(cfg[key], bool) or cfg[key] < 1:
+            raise SpikeLipError(f"{source}: {key} must be a positive integer, not {cfg[key]!r}")
+    widths = cfg["frontend_widths"]
+    if (
+        not isinstance(widths, (list, tuple))
+        or len(widths) != 4
+        or not all(isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in widths)
+    ):
+        raise SpikeLipError(f"{source}: frontend_widths must be 4 positive integers, not {widths!r}")
+    cfg["frontend_widths"] = list(widths)
+    for key in ("dropout_frontend", "dropout_backend", "dropout_readout"):
+        if not isinstance(cfg[key], (int, float)) or not 0.0 <= cfg[key] < 1.0:
+            raise SpikeLipError(f"{source}: {key} must be in [0, 1), not {cfg[key]!r}")
+    if not isinstance(cfg["alpha_init"], (int, float)) or not 0.0 <= cfg["alpha_init"] <= 1.0:
+        raise SpikeLipError(f"{source}: alpha_init must be in [0, 1], not {cfg['alpha_init']!r}")
+    if not isinstance(cfg["bidirectional"], bool):
+        raise SpikeLipError(f"{source}: bidirectional must be true or false")
+    if cfg["temporal_kernel"] % 2 == 0 and cfg["frontend_mode"] == "centred":
+        raise SpikeLipError(f"{source}: a centred temporal kernel must have an odd length")
+    return cfg
+
+
+def default_words(num_classes: int) -> list[str]:
+    """assets/words.txt when it has num_classes words, else class0, class1, ..."""
+    words = WORDS_FILE.read_text().split()
+    if len(words) == num_classes:
+        return words
+    return [f"class{i}" for i in range(num_classes)]

@@ -1,0 +1,151 @@
+"""The lip-reading network: spiking ResNet-18 frontend, recurrent backend, per-step linear readout.
+
+`forward` takes a whole clip and returns logits for every timestep (training, offline
+evaluation); `initial_state` / `step` run the same network one 13.3 ms bin at a time for
+streaming. The streaming state is a NetworkState of nested NamedTuples of tensors only (no
+Python counters), so it can become explicit inputs and outputs of an exported graph.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from model.config import default_words, validate
+from model.frontend import Frontend
+from model.recurrent import Bidirectional, make_layer
+from stream.errors import SpikeLipError
+
+
+def _count(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+class NetworkState(NamedTuple):
+    """Per-stage frontend states (stem first) and one state per backend layer."""
+
+    frontend: tuple
+    backend: tuple
+
+
+class Network(nn.Module):
+    """Frontend + `num_layers` recurrent layers (dropout between) + dropout + Linear readout.
+
+    Input x: (B, T, 2, S, S) float32, channel 0 = ON counts, channel 1 = minus OFF counts,
+    S = config["input_size"] (88). Output: per-timestep logits (B, T, num_classes).
+    """
+
+    def __init__(self, config: dict, words: list[str] | None = None):
+        super().__init__()
+        cfg = validate(config)
+        self.config = cfg
+        self.words = list(words) if words is not None else default_words(cfg["num_classes"])
+        if len(self.words) != cfg["num_classes"]:
+            raise SpikeLipError(
+                f"{len(self.words)} words given for a model with {cfg['num_classes']} classes"
+            )
+        self.frame_shape = (cfg["in_channels"], cfg["input_size"], cfg["input_size"])
+        self.frontend = Frontend(
+            cfg["frontend_widths"],
+            cfg["frontend_mode"],
+            cfg["frontend_neuron"],
+            cfg["temporal_kernel"],
+            cfg["in_channels"],
+            cfg["input_size"],
+            cfg["alpha_init"],
+        )
+        self.drop_frontend = nn.Dropout(cfg["dropout_frontend"])
+        layers, size = [], self.frontend.out_features
+        for _ in range(cfg["num_layers"]):
+            args = (cfg["backend"], size, cfg["hidden_size"], cfg["alpha_init"])
+            layer = make_layer(*args)
+            if cfg["bidirectional"]:
+                layer = Bidirectional(layer, make_layer(*args))
+            layers.append(layer)
+            size = layer.hidden_size
+        self.backend = nn.ModuleList(layers)
+        self.drop_backend = nn.Dropout(cfg["dropout_backend"])
+        self.drop_readout = nn.Dropout(cfg["dropout_readout"])
+        self.readout = nn.Linear(size, cfg["num_classes"])
+
+    @property
+    def name(self) -> str:
+        return self.config["name"]
+
+    @property
+    def streamable(self) -> bool:
+        """True when no layer looks ahead in time (causal frontend, unidirectional backend)."""
+        return self.config["frontend_mode"] == "causal" and not self.config["bidirectional"]
+
+    def parameter_counts(self) -> dict[str, int]:
+        """Trainable parameters of frontend, backend (recurrent layers), readout, and in total."""
+        parts = {name: _count(getattr(self, name)) for name in ("frontend", "backend", "readout")}
+        return {**parts, "total": sum(parts.values())}
+
+    @torch.no_grad()
+    def clamp_(self) -> None:
+        """Put every constrained parameter back in range; call after each optimiser step."""
+        for module in self.modules():
+            if module is not self and hasattr(module, "clamp_"):
+                module.clamp_()
+
+    def _check_frames(self, shape, what: str) -> None:
+        if tuple(shape[-3:]) != self.frame_shape:
+            raise SpikeLipError(
+                f"{what} has frames of shape {tuple(shape[-3:])}; this model takes "
+                f"{self.frame_shape} (ON, -OFF counts centre-cropped to {self.frame_shape[-1]} px)"
+            )
+
+    def forward(self, x: torch.Tensor, record: bool = False):
+        """x (B, T, 2, S, S) -> logits (B, T, C); with record, also {layer: (B, T, units)} spikes."""
+        if x.dim() != 5:
+            raise SpikeLipError(f"model input must be (batch, time, 2, H, W), got shape {tuple(x.shape)}")
+        self._check_frames(x.shape, "model input")
+        rec = {} if record else None
+        h = self.drop_frontend(self.frontend(x, rec))
+        for i, layer in enumerate(self.backend):
+            h = layer(self.drop_backend(h) if i else h)
+            if rec is not None:
+                rec[f"backend.{i}"] = h
+        logits = self.readout(self.drop_readout(h))
+        return (logits, rec) if record else logits
+
+    def _check_streamable(self) -> None:
+        if not self.streamable:
+            raise SpikeLipError(
+                f"model {self.name!r} is not streamable: its centred temporal kernel looks 2 bins "
+                "ahead and its bidirectional GRU needs the whole clip; use 'paper-causal' or "
+                "'small' for step-by-step inference"
+            )
+
+    def initial_state(self, batch_size: int = 1) -> NetworkState:
+        """The zero state before the first bin (also the state after a reset)."""
+        self._check_streamable()
+        p = next(self.parameters())
+        return NetworkState(
+            self.frontend.initial_state(batch_size, p.device, p.dtype),
+            tuple(layer.initial_state(batch_size, p.device, p.dtype) for layer in self.backend),
+        )
+
+    def step(self, x_t: torch.Tensor, state: NetworkState, record: bool = False):
+        """One bin x_t (B, 2, S, S) -> (logits_t (B, C), new state).
+
+        With record=True returns (logits_t, state, spikes): spikes maps each layer name
+        (frontend stages, backend.{i}) to that step's (B, units) spikes (activations for ANN
+        layers). Call under torch.inference_mode() in eval mode for streaming.
+        """
+        self._check_streamable()
+        self._check_frames(x_t.shape, "model step input")
+        rec = {} if record else None
+        h, front = self.frontend.step(x_t, state.frontend, rec)
+        h = self.drop_frontend(h)
+        back = []
+        for i, (layer, st) in enumerate(zip(self.backend, state.backend)):
+            h, st = layer.step(self.drop_backend(h) if i else h, st)
+            back.append(st)
+            if rec is not None:
+                rec[f"backend.{i}"] = h
+        logits = self.readout(self.drop_readout(h))
+        new = NetworkState(front, tuple(back))
+        return (logits, new, rec) if record else (logits, new)
