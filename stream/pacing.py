@@ -32,12 +32,15 @@ def paced(
                 yield batch, int(batch["t"][-1])
         return
     source = iter(batches)
-    pending = empty_events()
+    pending = next((b for b in source if len(b)), None)
+    if pending is None:
+        return
+    t_stream0 = next_us = int(pending["t"][0])
+    t_wall0 = clock()
     exhausted = False
-    next_us = t_stream0 = None
-    t_wall0 = 0.0
     while True:
-        while not exhausted and (len(pending) == 0 or next_us is None or pending["t"][-1] < next_us + slice_us):
+        # Read ahead only until the next slice is complete, so `now_us` never overtakes an event.
+        while not exhausted and (len(pending) == 0 or pending["t"][-1] < next_us + slice_us):
             batch = next(source, None)
             if batch is None:
                 exhausted = True
@@ -45,9 +48,6 @@ def paced(
                 pending = np.concatenate([pending, batch]) if len(pending) else batch
         if len(pending) == 0:
             return
-        if t_stream0 is None:
-            t_stream0 = next_us = int(pending["t"][0])
-            t_wall0 = clock()
         next_us += slice_us
         end = int(np.searchsorted(pending["t"], next_us, side="left"))
         delay = t_wall0 + (next_us - t_stream0) / 1e6 / speed - clock()

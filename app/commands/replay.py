@@ -29,6 +29,12 @@ def add_arguments(p) -> None:
     p.add_argument("--jsonl", metavar="OUT", help="write one JSON object per timestep to OUT")
     p.add_argument("--every", type=float, default=0.5, metavar="S",
                    help="headless: print a line every S seconds of stream time (default 0.5)")
+    p.add_argument("--screenshot", metavar="PNG",
+                   help="render the window offscreen, save it to PNG after --after seconds of stream and exit")
+    p.add_argument("--after", type=float, default=3.0, metavar="S",
+                   help="with --screenshot: seconds of stream time to play first (default 3)")
+    p.add_argument("--video", metavar="OUT.mp4",
+                   help="render the event view, spike raster and predictions into a video (no display needed)")
     add_spatial_arguments(p)
 
 
@@ -36,9 +42,18 @@ def run(args) -> int:
     path = Path(args.path) if args.path else DEFAULT_SAMPLE
     if args.path is None and not path.exists():
         raise SpikeLipError(f"{path}: the bundled sample is missing; give a recording path or run `git checkout assets/`")
+    if args.screenshot or args.video:
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # rendered offscreen, display or not
+        if args.video:
+            from app.gui.launch import run_replay_video
+
+            return run_replay_video(path, args)
+        from app.gui import run_replay_window
+
+        return run_replay_window(path, args)
     if not args.headless and _display_available():
         try:
-            from app.gui import run_replay_window  # noqa: F401  (the GUI arrives with issue 6)
+            from app.gui import run_replay_window
         except ImportError:
             pass
         else:

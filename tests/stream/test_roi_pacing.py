@@ -66,3 +66,17 @@ def test_paced_replay_follows_timestamps_with_a_fake_clock():
     for events, now_us in out:
         assert (events["t"] < now_us).all()
     assert [n for _, n in out] == list(range(1000, 10_001, 1000))
+
+
+def test_paced_replay_reads_the_source_lazily():
+    pulled = []
+
+    def source():
+        for k in range(1000):
+            pulled.append(k)
+            yield make_events([k * 1000 + 10], [0], [0], [1])
+
+    it = paced(source(), speed=1e6, slice_us=1000)
+    next(it)
+    next(it)
+    assert len(pulled) <= 4  # one slice ahead, never the whole file

@@ -1,0 +1,143 @@
+"""Word segmentation by event activity: speech onset and offset with hysteresis, no GUI.
+
+A mouth at rest still makes events (sensor noise, blinks, small head motion), so one busy bin
+must not start a word and one quiet bin inside a word must not end it: the bin counts are
+smoothed, a word starts after `min_on_steps` bins above `on_rate` and ends after
+`hangover_steps` bins below the lower `off_rate`. `SegmentedReadout` resets the model's readout
+at each onset and commits the word at each offset.
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+# Tuned on SynthLip 128 x 128 mouth crops (13.3 ms bins, 4-bin mean). A resting mouth gives
+# 10-60 events per bin with blips to ~100 (blinks, head motion); a word 150-2500 with dips
+# below 100 for up to 4 bins between syllables; after a word the lips settle for ~10 bins
+# and sentences pause only 200-350 ms between words, so the hangover must stay short. These
+# values isolate all 14 words of the bundled samples and all 60 words of 12 five-word
+# sequences of rendered SynthLip clips, with no spurious segment (the grid search was run
+# once by hand; tests/app/test_segment.py pins the behaviour).
+ON_RATE = 200.0
+OFF_RATE = 100.0
+MIN_ON_STEPS = 4
+HANGOVER_STEPS = 9
+SMOOTH_STEPS = 4
+
+
+class WordSegmenter:
+    """Feed the events of each bin to `update`; it says "onset", "offset" or None.
+
+    Rates are events per 13.3 ms bin after a running mean over `smooth_steps` bins. Between
+    `off_rate` and `on_rate` the state does not change (the hysteresis band).
+    """
+
+    def __init__(
+        self,
+        on_rate: float = ON_RATE,
+        off_rate: float = OFF_RATE,
+        min_on_steps: int = MIN_ON_STEPS,
+        hangover_steps: int = HANGOVER_STEPS,
+        smooth_steps: int = SMOOTH_STEPS,
+    ) -> None:
+        if off_rate > on_rate:
+            raise ValueError(f"off_rate ({off_rate}) must not exceed on_rate ({on_rate})")
+        if min_on_steps < 1 or hangover_steps < 1 or smooth_steps < 1:
+            raise ValueError("min_on_steps, hangover_steps and smooth_steps must be >= 1")
+        self.on_rate = float(on_rate)
+        self.off_rate = float(off_rate)
+        self.min_on_steps = int(min_on_steps)
+        self.hangover_steps = int(hangover_steps)
+        self.smooth_steps = int(smooth_steps)
+        self.reset()
+
+    def reset(self) -> None:
+        """Back to listening with an empty history."""
+        self.speaking = False
+        self.level = 0.0  # smoothed events per bin
+        self._window: deque[float] = deque(maxlen=self.smooth_steps)
+        self._run = 0  # consecutive bins above on_rate (listening) or below off_rate (speaking)
+
+    @property
+    def onset_lookback(self) -> int:
+        """Bins, counting the onset bin, that may already belong to the word when onset is reported."""
+        return self.min_on_steps + self.smooth_steps - 1
+
+    def update(self, events_in_bin: float) -> str | None:
+        self._window.append(float(events_in_bin))
+        self.level = sum(self._window) / len(self._window)
+        if not self.speaking:
+            self._run = self._run + 1 if self.level >= self.on_rate else 0
+            if self._run >= self.min_on_steps:
+                self.speaking, self._run = True, 0
+                return "onset"
+        else:
+            self._run = self._run + 1 if self.level < self.off_rate else 0
+            if self._run >= self.hangover_steps:
+                self.speaking, self._run = False, 0
+                return "offset"
+        return None
+
+
+@dataclass
+class Word:
+    """A recognised word: when it was spoken (stream seconds) and how sure the readout was."""
+
+    word: str
+    confidence: float
+    start_s: float
+    end_s: float
+
+
+class SegmentedReadout:
+    """A readout that starts afresh at each word onset and commits its top word at offset.
+
+    Onset is reported a few bins after the lips start moving, so the last `onset_lookback`
+    logits are kept and replayed into the fresh readout: the word's first bins still count.
+    Call `update` (the readout API) from the pipeline, then `observe` with the same bin's
+    event count and start time; `observe` returns the committed `Word` at an offset.
+    """
+
+    def __init__(self, readout, segmenter: WordSegmenter | None = None, bin_s: float = 4e-2 / 3) -> None:
+        self.readout = readout
+        self.segmenter = segmenter or WordSegmenter()
+        self.bin_s = bin_s
+        self._recent: deque = deque(maxlen=self.segmenter.onset_lookback)
+        self._start_s = 0.0
+
+    @property
+    def speaking(self) -> bool:
+        return self.segmenter.speaking
+
+    def reset(self) -> None:
+        self.readout.reset()
+        self.segmenter.reset()
+        self._recent.clear()
+
+    def update(self, logits_t) -> None:
+        self._recent.append(logits_t)
+        self.readout.update(logits_t)
+
+    def top(self, k: int = 5):
+        return self.readout.top(k)
+
+    def observe(self, events_in_bin: float, t_s: float) -> Word | None:
+        edge = self.segmenter.update(events_in_bin)
+        if edge == "onset":
+            self.readout.reset()
+            for logits in self._recent:
+                self.readout.update(logits)
+            self._start_s = t_s - (len(self._recent) - 1) * self.bin_s
+        elif edge == "offset":
+            word, confidence = self.readout.top(1)[0]
+            end_s = t_s - (self.segmenter.hangover_steps - 1) * self.bin_s
+            return Word(word, float(confidence), self._start_s, max(end_s, self._start_s))
+        return None
+
+    def finish(self, t_s: float) -> Word | None:
+        """The stream ended: commit the word still being spoken, if any."""
+        if not self.speaking:
+            return None
+        self.segmenter.reset()
+        word, confidence = self.readout.top(1)[0]
+        return Word(word, float(confidence), self._start_s, max(t_s, self._start_s))
