@@ -4,23 +4,19 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import torch
 from PyQt6 import QtCore, QtWidgets
 
 from app.gui import theme
 from app.gui.main_window import MainWindow
+from app.models import use_streaming_threads
 from stream.errors import SpikeLipError
 
 POLL_MS = 20
 
 
 def application() -> QtWidgets.QApplication:
-    """The one QApplication, themed (created on first use).
-
-    Also gives torch one thread: a batch-1 step gains nothing from more, and a second thread
-    fighting the GUI thread for a core made steps 10x slower (measured on 2 cores).
-    """
-    torch.set_num_threads(1)
+    """The one QApplication, themed (created on first use), with torch set up for streaming."""
+    use_streaming_threads()
     app = QtWidgets.QApplication.instance()
     if app is None:
         QtCore.QCoreApplication.setOrganizationName("SpikeLip")
