@@ -19,6 +19,7 @@ from stream.events import EVENT_DTYPE, SensorSize, make_events
 from stream.sources import aedat4
 from stream.sources.aedat4 import AedatFileSource, read_info
 from stream.writer import AedatWriter
+from aedat_helpers import read_all, read_dv
 
 REPO = Path(__file__).resolve().parents[2]
 DAVIS = SensorSize(346, 260)
@@ -39,22 +40,6 @@ def write_file(path, events, sensor=DAVIS, batch=10_000, name="TestCam") -> Path
     return Path(path)
 
 
-def read_all(path, **kw) -> tuple[np.ndarray, AedatFileSource]:
-    src = AedatFileSource(path, **kw)
-    parts = list(src)
-    return (np.concatenate(parts) if parts else np.zeros(0, EVENT_DTYPE)), src
-
-
-def read_dv(path) -> np.ndarray:
-    rec = dv.io.MonoCameraRecording(str(path))
-    parts = []
-    while True:
-        batch = rec.getNextEventBatch()
-        if batch is None:
-            break
-        a = batch.numpy()
-        parts.append(make_events(a["timestamp"], a["x"], a["y"], a["polarity"]))
-    return np.concatenate(parts) if parts else np.zeros(0, EVENT_DTYPE)
 
 
 def packet_layout(path) -> list[tuple[int, int, int]]:

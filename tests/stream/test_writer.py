@@ -19,6 +19,7 @@ from stream.errors import SpikeLipError
 from stream.events import EVENT_DTYPE, SensorSize, make_events
 from stream.sources.aedat4 import AedatFileSource
 from stream.writer import AedatWriter, TerminatedBySignal, finalise_on_sigterm, write_events
+from aedat_helpers import read_all as read, read_dv
 
 REPO = Path(__file__).resolve().parents[2]
 DAVIS = SensorSize(346, 260)
@@ -32,22 +33,6 @@ def batch(i: int, n: int = 2_000, sensor: SensorSize = DAVIS) -> np.ndarray:
     return make_events(t, rng.integers(0, sensor.width, n), rng.integers(0, sensor.height, n), rng.integers(0, 2, n))
 
 
-def read(path) -> tuple[np.ndarray, AedatFileSource]:
-    src = AedatFileSource(path)
-    parts = list(src)
-    return (np.concatenate(parts) if parts else np.zeros(0, EVENT_DTYPE)), src
-
-
-def read_dv(path) -> np.ndarray:
-    rec = dv.io.MonoCameraRecording(str(path))
-    parts = []
-    while True:
-        b = rec.getNextEventBatch()
-        if b is None:
-            break
-        a = b.numpy()
-        parts.append(make_events(a["timestamp"], a["x"], a["y"], a["polarity"]))
-    return np.concatenate(parts) if parts else np.zeros(0, EVENT_DTYPE)
 
 
 def test_write_and_read_back(tmp_path):
