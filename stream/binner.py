@@ -121,12 +121,14 @@ class Binner:
         out = self._skip_gap(int(idx.min()))
         last = int(idx.max())
         n = last - self._next + 1
-        flat = (
-            (idx - self._next) * (2 * self._plane)
-            + (events["p"] == 0).astype(np.int64) * self._plane
-            + events["y"].astype(np.int64) * self.sensor.width
-            + events["x"].astype(np.int64)
-        )
+        # flat index ((bin * 2 + is_off) * H + y) * W + x, built in place: no temporaries
+        flat = idx - self._next
+        flat *= 2
+        flat += events["p"] == 0
+        flat *= self.sensor.height
+        flat += events["y"]
+        flat *= self.sensor.width
+        flat += events["x"]
         counts = np.bincount(flat, minlength=n * 2 * self._plane).astype(np.float32)
         counts = counts.reshape(n, 2, self.sensor.height, self.sensor.width)
         counts[0] += self._pending
