@@ -66,6 +66,7 @@ class Binner:
         self._plane = sensor.width * sensor.height
         self._next = 0  # index of the first bin not yet emitted
         self._pending = np.zeros((2, sensor.height, sensor.width), np.float32)
+        self._pending_idx: list[np.ndarray] = []  # open-bin events not yet added to _pending
         self.late = 0
         self.dropped_after_end = 0
         self.skipped_bins = 0
@@ -129,12 +130,15 @@ class Binner:
         flat += events["y"]
         flat *= self.sensor.width
         flat += events["x"]
+        self.events_binned += len(idx)
+        self._open = True
+        if n == 1:  # no bin closes: keep the indices; one dense count when the bin closes
+            self._pending_idx.append(flat)
+            return out
         counts = np.bincount(flat, minlength=n * 2 * self._plane).astype(np.float32)
         counts = counts.reshape(n, 2, self.sensor.height, self.sensor.width)
-        counts[0] += self._pending
-        self.events_binned += len(idx)
+        counts[0] += self._open_frame()
         self._pending = counts[-1].copy()
-        self._open = True
         closed = Bins(np.arange(self._next, last, dtype=np.int64), counts[:-1])
         self._next = last
         return _concat(out, closed)
@@ -153,7 +157,7 @@ class Binner:
         if n == 0:
             return out
         frames = np.zeros((n, 2, self.sensor.height, self.sensor.width), np.float32)
-        frames[0] = self._pending
+        frames[0] = self._open_frame()
         self._pending = np.zeros_like(self._pending)
         self._open = False
         closed = Bins(np.arange(self._next, last, dtype=np.int64), frames)
@@ -164,12 +168,20 @@ class Binner:
         """End of stream: emit the partial bin being filled (if any event started it)."""
         if not self._open:
             return self._empty()
-        frame = self._pending[None].copy()
+        frame = self._open_frame()[None].copy()
         self._pending = np.zeros_like(self._pending)
         self._open = False
         closed = Bins(np.array([self._next], np.int64), frame)
         self._next += 1
         return closed
+
+    def _open_frame(self) -> np.ndarray:
+        """The open bin's counts, with the indices held back from earlier pushes added in."""
+        if self._pending_idx:
+            flat = np.concatenate(self._pending_idx) if len(self._pending_idx) > 1 else self._pending_idx[0]
+            self._pending += np.bincount(flat, minlength=2 * self._plane).astype(np.float32).reshape(self._pending.shape)
+            self._pending_idx = []
+        return self._pending
 
     def _skip_gap(self, first: int) -> Bins:
         """Jump to bin `first` over a gap longer than `max_gap_bins`: emit the pending bin, count the rest."""
