@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "synth",
     "train",
     "eval",
+    "export",
 ]
 
 

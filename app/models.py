@@ -25,6 +25,9 @@ def load_words() -> list[str]:
 def load_model(spec: str | None = None, quiet: bool = False):
     """Return `(net, words, description)` for `spec`; `None` means the bundled model.
 
+    A spec ending in .onnx (from `spikelip export`) loads a `model.runtime.OnnxRunner`, which
+    steps like a streamable Network but cannot record spikes or run whole clips.
+
     Without a bundled checkpoint (fresh clone before training), a randomly initialised
     `small` network keeps the whole path real; a warning says its predictions mean nothing.
     """
@@ -38,6 +41,11 @@ def load_model(spec: str | None = None, quiet: bool = False):
                 print("warning: no bundled model in assets/models; using an untrained `small` network "
                       "(predictions are random)", file=sys.stderr)
             return build("small").eval(), load_words(), "small (untrained)"
-    net = build(spec).eval()
+    if str(spec).endswith(".onnx"):
+        from model.runtime import OnnxRunner
+
+        net = OnnxRunner(spec)
+    else:
+        net = build(spec).eval()
     words = getattr(net, "words", None) or load_words()
     return net, words, str(spec)

@@ -1,0 +1,35 @@
+"""`spikelip export`: write a streamable model's step function to one ONNX file for onnxruntime."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from stream.errors import SpikeLipError
+
+NAME = "export"
+HELP = "export a streamable model's step function to a self-contained ONNX file"
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--model", metavar="NAME_OR_PATH", required=True,
+                   help="model name (small, paper-causal), config JSON or checkpoint")
+    p.add_argument("--out", metavar="FILE.onnx", required=True, help="the ONNX file to write")
+    p.add_argument("--opset", type=int, default=18, help="ONNX opset (17 or newer; default 18)")
+
+
+def run(args) -> int:
+    from model import build
+    from model.onnx_export import export_onnx
+
+    out = Path(args.out)
+    if out.suffix != ".onnx":
+        raise SpikeLipError(f"{out}: the output file must end in .onnx")
+    if str(args.model).endswith(".onnx"):
+        raise SpikeLipError(f"{args.model}: already an ONNX file")
+    net = build(args.model).eval()
+    start = time.perf_counter()
+    path = export_onnx(net, out, opset=args.opset)
+    size = path.stat().st_size / 1e6
+    print(f"wrote {path} ({size:.1f} MB, model {net.name!r}, opset {args.opset}, "
+          f"{time.perf_counter() - start:.0f} s)")
+    return 0
