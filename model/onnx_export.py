@@ -13,6 +13,9 @@ without the PyTorch model. Opset 18, torch's default (dynamo) exporter, no exter
 """
 from __future__ import annotations
 
+import contextlib
+import logging
+import warnings
 import importlib
 import json
 from pathlib import Path
@@ -133,7 +136,7 @@ def export_onnx(net, path, opset: int = 18) -> Path:
     net.eval()
     try:
         # Fresh tensors outside inference mode: inference tensors make the exporter fall back.
-        with torch.inference_mode(False), torch.no_grad():
+        with torch.inference_mode(False), torch.no_grad(), _quiet_exporter():
             state = net.initial_state(1)
             leaves, spec = flatten_state(state)
             leaves = [t.detach().clone() for t in leaves]
@@ -174,3 +177,17 @@ def export_onnx(net, path, opset: int = 18) -> Path:
     program.model.metadata_props[META_KEY] = json.dumps(meta)
     program.save(str(path), external_data=False)
     return path
+
+
+@contextlib.contextmanager
+def _quiet_exporter():
+    """The exporter's notes (torchvision absent, deprecations inside torch) are not for users."""
+    log = logging.getLogger("torch.onnx")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            yield
+    finally:
+        log.setLevel(level)
