@@ -14,10 +14,10 @@ without the PyTorch model. Opset 18, torch's default (dynamo) exporter, no exter
 from __future__ import annotations
 
 import contextlib
-import logging
-import warnings
 import importlib
 import json
+import logging
+import warnings
 from pathlib import Path
 
 import torch
