@@ -1,7 +1,7 @@
 """`spikelip demo`: live lip reading from a connected camera (GUI when a display exists)."""
 from __future__ import annotations
 
-from app.commands.replay import _display_available
+from app.commands.replay import display_available
 from app.models import load_model
 from app.options import add_spatial_arguments, crop_for
 from app.pipeline import Pipeline
@@ -20,7 +20,7 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     from stream.sources.camera import CameraSource
 
-    if not args.headless and _display_available():
+    if not args.headless and display_available():
         try:
             from app.gui import run_camera_window
         except ImportError:

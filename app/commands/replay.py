@@ -51,7 +51,7 @@ def run(args) -> int:
         from app.gui import run_replay_window
 
         return run_replay_window(path, args)
-    if not args.headless and _display_available():
+    if not args.headless and display_available():
         try:
             from app.gui import run_replay_window
         except ImportError:
@@ -121,6 +121,8 @@ def _jsonl_record(r) -> dict:
     }
 
 
-def _display_available() -> bool:
-    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")) and sys.platform.startswith("linux") \
-        or sys.platform in ("darwin", "win32")
+def display_available() -> bool:
+    """Whether a window can be shown: a DISPLAY or Wayland session on Linux, always elsewhere."""
+    if sys.platform.startswith("linux"):
+        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return True
