@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -121,8 +122,23 @@ def _jsonl_record(r) -> dict:
     }
 
 
+QT_LINUX_PACKAGES = "libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxkbcommon-x11-0"
+
+
 def display_available() -> bool:
-    """Whether a window can be shown: a DISPLAY or Wayland session on Linux, always elsewhere."""
-    if sys.platform.startswith("linux"):
-        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-    return True
+    """Whether a window can be shown: a display that Qt can actually open.
+
+    Qt aborts the whole process when its platform plugin cannot load (on Linux, often missing
+    xcb libraries), so try it in a child process first and fall back to headless with a note.
+    """
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return False
+    probe = "from PyQt6.QtWidgets import QApplication; QApplication([])"
+    try:
+        ok = subprocess.run([sys.executable, "-c", probe], capture_output=True, timeout=20).returncode == 0
+    except subprocess.TimeoutExpired:
+        ok = False
+    if not ok:
+        hint = f" (on Debian/Ubuntu: sudo apt-get install {QT_LINUX_PACKAGES})" if sys.platform.startswith("linux") else ""
+        print(f"warning: a display is set but Qt cannot open a window on it{hint}; running headless", file=sys.stderr)
+    return ok
