@@ -92,9 +92,8 @@ class Binner:
         idx = self.bin_index(events["t"])
         if self.max_bins is not None:
             inside = idx < self.max_bins
-            if not inside.all():
-                self.dropped_after_end += int((~inside & (idx >= self._next)).sum())
-                self.late += int((idx < self._next).sum())
+            if not inside.all():  # late events among the rest are counted by _accumulate
+                self.dropped_after_end += int((~inside).sum())
                 events, idx = events[inside], idx[inside]
         if len(idx) == 0:
             return self._empty()
@@ -131,14 +130,15 @@ class Binner:
         flat *= self.sensor.width
         flat += events["x"]
         self.events_binned += len(idx)
-        self._open = True
         if n == 1:  # no bin closes: keep the indices; one dense count when the bin closes
             self._pending_idx.append(flat)
+            self._open = True
             return out
         counts = np.bincount(flat, minlength=n * 2 * self._plane).astype(np.float32)
         counts = counts.reshape(n, 2, self.sensor.height, self.sensor.width)
-        counts[0] += self._open_frame()
+        counts[0] += self._take_open_frame()
         self._pending = counts[-1].copy()
+        self._open = True
         closed = Bins(np.arange(self._next, last, dtype=np.int64), counts[:-1])
         self._next = last
         return _concat(out, closed)
@@ -157,9 +157,7 @@ class Binner:
         if n == 0:
             return out
         frames = np.zeros((n, 2, self.sensor.height, self.sensor.width), np.float32)
-        frames[0] = self._open_frame()
-        self._pending = np.zeros_like(self._pending)
-        self._open = False
+        frames[0] = self._take_open_frame()
         closed = Bins(np.arange(self._next, last, dtype=np.int64), frames)
         self._next = last
         return _concat(out, closed)
@@ -168,20 +166,21 @@ class Binner:
         """End of stream: emit the partial bin being filled (if any event started it)."""
         if not self._open:
             return self._empty()
-        frame = self._open_frame()[None].copy()
-        self._pending = np.zeros_like(self._pending)
-        self._open = False
-        closed = Bins(np.array([self._next], np.int64), frame)
+        closed = Bins(np.array([self._next], np.int64), self._take_open_frame()[None])
         self._next += 1
         return closed
 
-    def _open_frame(self) -> np.ndarray:
-        """The open bin's counts, with the indices held back from earlier pushes added in."""
+    def _take_open_frame(self) -> np.ndarray:
+        """Close the open bin: its counts (with the indices held back from earlier pushes added
+        in) are returned, and an empty bin takes its place."""
+        frame = self._pending
         if self._pending_idx:
             flat = np.concatenate(self._pending_idx) if len(self._pending_idx) > 1 else self._pending_idx[0]
-            self._pending += np.bincount(flat, minlength=2 * self._plane).astype(np.float32).reshape(self._pending.shape)
-            self._pending_idx = []
-        return self._pending
+            frame += np.bincount(flat, minlength=2 * self._plane).astype(np.float32).reshape(frame.shape)
+        self._pending = np.zeros_like(frame)
+        self._pending_idx = []
+        self._open = False
+        return frame
 
     def _skip_gap(self, first: int) -> Bins:
         """Jump to bin `first` over a gap longer than `max_gap_bins`: emit the pending bin, count the rest."""

@@ -141,3 +141,10 @@ def test_advance_over_a_long_silence_skips_it():
     assert list(closed.index) == [0] and closed.frames.sum() == 1
     assert b.skipped_bins == 9_999
     assert len(b.advance(10_002_000)) == 2
+
+
+def test_late_events_are_counted_once_when_bins_are_capped():
+    b = Binner(SensorSize(8, 8), bin_us=1000, rounding="round", t0=0, max_bins=5)
+    b.push(make_events([10, 2500], [1, 1], [1, 1], [1, 1]))
+    b.push(make_events([100, 9000], [1, 1], [1, 1], [1, 1]))  # one late event, one past the last bin
+    assert (b.late, b.dropped_after_end) == (1, 1)
