@@ -4,9 +4,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from stream.sources.npy import dvslip_words
+
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 BUNDLED_MODEL = ASSETS / "models" / "small.json"
-WORDS_FILE = ASSETS / "words.txt"
 
 
 def use_streaming_threads() -> None:
@@ -16,10 +17,6 @@ def use_streaming_threads() -> None:
     import torch
 
     torch.set_num_threads(1)
-
-
-def load_words() -> list[str]:
-    return WORDS_FILE.read_text().split()
 
 
 def load_model(spec: str | None = None, quiet: bool = False):
@@ -40,12 +37,12 @@ def load_model(spec: str | None = None, quiet: bool = False):
             if not quiet:
                 print("warning: no bundled model in assets/models; using an untrained `small` network "
                       "(predictions are random)", file=sys.stderr)
-            return build("small").eval(), load_words(), "small (untrained)"
+            return build("small").eval(), dvslip_words(), "small (untrained)"
     if str(spec).endswith(".onnx"):
         from model.runtime import OnnxRunner
 
         net = OnnxRunner(spec)
     else:
         net = build(spec).eval()
-    words = getattr(net, "words", None) or load_words()
+    words = getattr(net, "words", None) or dvslip_words()
     return net, words, str(spec)

@@ -20,9 +20,9 @@ from pathlib import Path
 from model.frontend import MODES, NEURONS
 from model.recurrent import BACKENDS
 from stream.errors import SpikeLipError
+from stream.sources.npy import dvslip_words
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "assets" / "configs"
-WORDS_FILE = Path(__file__).resolve().parent.parent / "assets" / "words.txt"
 
 DEFAULTS = {
     "name": "custom",
@@ -116,7 +116,7 @@ def validate(config: dict, source: str = "config") -> dict:
 
 def default_words(num_classes: int) -> list[str]:
     """assets/words.txt when it has num_classes words, else class0, class1, ..."""
-    words = WORDS_FILE.read_text().split()
+    words = dvslip_words()
     if len(words) == num_classes:
         return words
     return [f"class{i}" for i in range(num_classes)]

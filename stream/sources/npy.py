@@ -12,10 +12,16 @@ from stream.events import EVENT_DTYPE, SensorSize, as_events
 from stream.sources.base import EventSource
 
 DVSLIP_SENSOR = SensorSize(128, 128)
+WORDS_FILE = Path(__file__).resolve().parents[2] / "assets" / "words.txt"
 DVSLIP_HINT = (
     "DVS-Lip is a manual download (see the dataset page); unpack it so that "
     "DVS-Lip/train/<word>/<k>.npy exists, or make SynthLip data with `spikelip synth`"
 )
+
+
+def dvslip_words() -> list[str]:
+    """The 100 DVS-Lip words in label order: a clip's label is its word's index here."""
+    return WORDS_FILE.read_text().split()
 
 
 def load_clip(path: str | os.PathLike) -> np.ndarray:

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from stream.errors import SpikeLipError
+from stream.sources.npy import dvslip_words as load_words
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 
@@ -106,11 +107,6 @@ SCHWA = np.array([0.40, 0.05, 0.05, 0.30, 0.15, 0.0])
 SILENCE_DOMINANCE = 3.0
 SILENCE_SIGMA_S = 0.05
 TAU_S = 0.02  # dominance width added to every segment
-
-
-def load_words() -> list[str]:
-    """The 100 DVS-Lip words; a word's label is its index in this list."""
-    return (ASSETS / "words.txt").read_text().split()
 
 
 @lru_cache(maxsize=1)

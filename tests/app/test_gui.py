@@ -26,10 +26,10 @@ BIN_US = 4e4 / 3
 def model():
     from model import build
 
-    from app.models import load_words
+    from stream.sources.npy import dvslip_words
 
     net = build("small").eval()
-    return net, getattr(net, "words", None) or load_words(), "small (test)"
+    return net, getattr(net, "words", None) or dvslip_words(), "small (test)"
 
 
 @pytest.fixture(autouse=True)
