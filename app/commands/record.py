@@ -5,13 +5,12 @@ unplug or a write error all end in the writer being closed with every event rece
 """
 from __future__ import annotations
 
-import signal
 import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 from stream.errors import SpikeLipError
+from stream.events import SensorSize
 from stream.pacing import paced
 
 NAME = "record"
@@ -48,34 +47,28 @@ def _open_source(args):
     if args.synthetic:
         from stream.sources.synthetic import SyntheticSource
 
-        return SyntheticSource(rate_eps=args.rate, duration_s=None, sensor=_synthetic_sensor())
+        return SyntheticSource(rate_eps=args.rate, duration_s=None, sensor=SensorSize(346, 260))
     from stream.sources.camera import CameraSource
 
     return CameraSource(args.camera)
 
 
-def _synthetic_sensor():
-    from stream.events import SensorSize
-
-    return SensorSize(346, 260)
-
-
 def record(source, out: Path, duration_s: float | None) -> int:
     """Write `source` to `out` until the duration passes or the user stops it; 0 on success."""
-    from stream.writer import AedatWriter
+    from stream.writer import AedatWriter, finalise_on_sigterm
 
     batches = iter(source) if source.live else (ev for ev, _ in paced(source, 1.0))
     reason = "duration reached"
     start = time.monotonic()
     print(f"recording {source.name} ({source.sensor}) to {out}" + (f" for {duration_s:g} s" if duration_s else "; Ctrl-C to stop"),
           file=sys.stderr)
-    with AedatWriter(out, source.sensor, camera_name=source.name) as writer, _sigterm_as_interrupt():
+    with AedatWriter(out, source.sensor, camera_name=source.name) as writer, finalise_on_sigterm():
         try:
             for batch in batches:
                 writer.write(batch)
                 if duration_s is not None and time.monotonic() - start >= duration_s:
                     break
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:  # Ctrl-C, or SIGTERM via finalise_on_sigterm
             reason = "stopped by the user"
         except SpikeLipError as exc:  # camera unplugged, read error: keep what was received
             reason = f"stopped: {exc}"
@@ -84,20 +77,3 @@ def record(source, out: Path, duration_s: float | None) -> int:
             source.close()
     print(f"{reason}: wrote {writer.events_written:,} events to {out}", file=sys.stderr)
     return 0 if not reason.startswith("stopped:") else 2
-
-
-@contextmanager
-def _sigterm_as_interrupt():
-    """SIGTERM ends the recording like Ctrl-C does, so the file is finalised either way."""
-    def handler(signum, frame):
-        raise KeyboardInterrupt
-
-    try:
-        previous = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
