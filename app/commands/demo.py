@@ -21,12 +21,9 @@ def run(args) -> int:
     from stream.sources.camera import CameraSource
 
     if not args.headless and display_available():
-        try:
-            from app.gui import run_camera_window
-        except ImportError:
-            pass
-        else:
-            return run_camera_window(args)
+        from app.gui import run_camera_window
+
+        return run_camera_window(args)
     from model import Readout
 
     net, words, description = load_model(args.model)

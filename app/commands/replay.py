@@ -45,21 +45,15 @@ def run(args) -> int:
         raise SpikeLipError(f"{path}: the bundled sample is missing; give a recording path or run `git checkout assets/`")
     if args.screenshot or args.video:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # rendered offscreen, display or not
-        if args.video:
-            from app.gui.launch import run_replay_video
+    elif args.headless or not display_available():
+        return run_headless(path, args)
+    if args.video:
+        from app.gui.launch import run_replay_video
 
-            return run_replay_video(path, args)
-        from app.gui import run_replay_window
+        return run_replay_video(path, args)
+    from app.gui import run_replay_window
 
-        return run_replay_window(path, args)
-    if not args.headless and display_available():
-        try:
-            from app.gui import run_replay_window
-        except ImportError:
-            pass
-        else:
-            return run_replay_window(path, args)
-    return run_headless(path, args)
+    return run_replay_window(path, args)
 
 
 def run_headless(path: Path, args) -> int:
