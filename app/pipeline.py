@@ -6,12 +6,13 @@ consumes the `StepResult`s. Each result carries wall-clock stamps of its stages.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterator
 
 import numpy as np
 import torch
 
+from model.data import CentreCrop
 from stream.binner import DVSLIP_BIN_US, Binner, signed
 from stream.pacing import paced
 from stream.roi import Crop
@@ -35,7 +36,6 @@ class StepResult:
     t_model_end: float
     t_published: float = 0.0
     spikes: dict | None = None
-    timings: dict = field(default_factory=dict)
 
     @property
     def latency_ms(self) -> float:
@@ -43,11 +43,8 @@ class StepResult:
 
 
 def model_input(frame: np.ndarray, side: int = MODEL_INPUT_SIDE) -> torch.Tensor:
-    """(2, H, W) counts -> (1, 2, side, side) signed float tensor, centre-cropped."""
-    h, w = frame.shape[-2:]
-    top, left = max(0, (h - side) // 2), max(0, (w - side) // 2)
-    crop = signed(frame[:, top : top + side, left : left + side])
-    return torch.from_numpy(crop).unsqueeze(0)
+    """(2, H, W) counts -> (1, 2, side, side) signed float tensor, cropped as in evaluation."""
+    return torch.from_numpy(signed(CentreCrop(side)(frame))).unsqueeze(0)
 
 
 class Pipeline:
