@@ -13,8 +13,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from stream.binner import DVSLIP_BINS, bin_clip, signed
-from stream.sources.npy import check_clip, list_clips, load_clip
+from stream.binner import DVSLIP_BIN_US, DVSLIP_BINS, bin_clip, signed
+from stream.sources.npy import list_clips, read_clip
 
 
 class Compose:
@@ -143,10 +143,11 @@ class DvsLipDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int):
         path, label = self.clips[i]
-        events = load_clip(path)
-        if check_clip(events, path):
-            events = np.sort(events, order="t", kind="stable")
-        bins = self.bins or max(1, int(np.round(events["t"][-1] / (4e4 / 3))) + 1 if len(events) else 1)
+        events, _ = read_clip(path)
+        if self.bins:
+            bins = self.bins
+        else:  # the clip's own length: up to the bin of its last event
+            bins = int(np.round(events["t"][-1] / DVSLIP_BIN_US)) + 1 if len(events) else 1
         x = torch.from_numpy(signed(bin_clip(events, bins=bins)))
         return self.transform(x), label
 

@@ -35,8 +35,16 @@ def load_clip(path: str | os.PathLike) -> np.ndarray:
         raise SpikeLipError(f"{path}: not a readable .npy file ({_short(exc)}); expected a DVS-Lip clip") from None
     if isinstance(raw, np.lib.npyio.NpzFile):  # pragma: no cover - .npz renamed .npy
         raise SpikeLipError(f"{path}: is an .npz archive, expected a single DVS-Lip .npy clip")
-    events = as_events(raw, origin=str(path))
-    return events
+    return as_events(raw, origin=str(path))
+
+
+def read_clip(path: str | os.PathLike, sensor: SensorSize = DVSLIP_SENSOR) -> tuple[np.ndarray, list[str]]:
+    """A validated clip in time order, and warnings for what was repaired (see `check_clip`)."""
+    events = load_clip(path)
+    warnings = check_clip(events, path, sensor)
+    if warnings:
+        events = np.sort(events, order="t", kind="stable")
+    return events, warnings
 
 
 def check_clip(events: np.ndarray, path, sensor: SensorSize = DVSLIP_SENSOR) -> list[str]:
@@ -77,10 +85,8 @@ class NpyClipSource(EventSource):
         self.sensor = sensor
         self.name = "DVS-Lip clip"
         self.batch_events = batch_events
-        self.events = load_clip(self.path)
-        self.warnings += check_clip(self.events, self.path, sensor)
-        if self.warnings:
-            self.events = np.sort(self.events, order="t", kind="stable")
+        self.events, warnings = read_clip(self.path, sensor)
+        self.warnings += warnings
 
     def __iter__(self) -> Iterator[np.ndarray]:
         for i in range(0, len(self.events), self.batch_events):
