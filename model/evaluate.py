@@ -65,7 +65,7 @@ def evaluate(net, dataset, batch_size: int = 32, workers: int = 2, device="cpu",
         "clips": total,
         "top1": float(confusion.trace() / max(total, 1)),
         "top5": float(top5_hits / max(total, 1)),
-        "per_word": {w: float(a) for w, a in zip(words, per_word) if confusion[words.index(w)].sum()},
+        "per_word": {w: float(a) for w, a, row in zip(words, per_word, confusion) if row.sum()},
         "confusion": confusion.tolist(),
     }
     if streaming:
@@ -83,11 +83,7 @@ def _curve(table: np.ndarray, first_bin: int) -> list[dict]:
 
 
 def plot_confusion(result: dict, words: list[str], path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     m = np.array(result["confusion"], float)
     m /= np.maximum(m.sum(1, keepdims=True), 1)
     fig, ax = plt.subplots(figsize=(12, 11), dpi=110)
@@ -104,11 +100,7 @@ def plot_confusion(result: dict, words: list[str], path) -> None:
 
 
 def plot_accuracy_over_time(result: dict, path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), dpi=110)
     for ax, key, label in ((axes[0], "accuracy_since_onset", "time since word onset (ms)"),
                            (axes[1], "accuracy_since_end", "time since word end (ms)")):
@@ -125,3 +117,13 @@ def plot_accuracy_over_time(result: dict, path) -> None:
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def _pyplot():
+    """matplotlib's pyplot on the file-only Agg backend (no display, no Qt clash)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt

@@ -207,10 +207,10 @@ def _append_csv(path: Path, row: dict) -> None:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     for f in fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
-        if f.type in ("bool", bool):
+        if f.type == "bool":  # annotations are strings (from __future__ import annotations)
             p.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default)
         else:
-            kind = {"int": int, "float": float, "str": str}[f.type if isinstance(f.type, str) else f.type.__name__]
+            kind = {"int": int, "float": float, "str": str}[f.type]
             p.add_argument(flag, type=kind, default=f.default)
     p.add_argument("--config", help="JSON file with any of these options (command-line flags win)")
 
