@@ -101,7 +101,7 @@ class Pipeline:
     def _slices(self):
         if self.source.live:
             for events in self.source:
-                yield events, self.source.now_us() if hasattr(self.source, "now_us") else None
+                yield events, self.source.now_us()
         else:
             yield from paced(self.source, self.speed)
 

@@ -50,8 +50,7 @@ class SourceTap(EventSource):
 
     def __iter__(self) -> Iterator[np.ndarray]:
         if self.source.live:
-            now = getattr(self.source, "now_us", lambda: None)
-            slices = ((ev, now()) for ev in self.source)  # a camera's wait for data is not read time
+            slices = ((ev, self.source.now_us()) for ev in self.source)  # a camera's wait for data is not read time
         else:
             slices = paced(self._timed(self.source), 1.0, clock=self.playback.clock, sleep=self.playback.sleep)
         try:

@@ -31,6 +31,11 @@ class EventSource:
     def __iter__(self) -> Iterator[np.ndarray]:
         raise NotImplementedError
 
+    def now_us(self) -> int | None:
+        """Stream time reached by a live source while no events come (None: unknown), so
+        silence still closes bins."""
+        return None
+
     def close(self) -> None:
         """Release files or devices; safe to call twice."""
 
