@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -32,10 +31,10 @@ sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
 
+from benchmarks.common import machine, write_result  # noqa: E402
 from stream.events import SensorSize, make_events  # noqa: E402
 
 SENSOR = SensorSize(346, 260)
-RESULTS = REPO / "benchmarks" / "results" / "aedat4.json"
 
 
 def synth_batches(n_events: int, rate: float, per_batch: int, seed: int = 0):
@@ -155,17 +154,6 @@ def run_child(path: Path, reader: str, task: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=12_000_000)
@@ -212,14 +200,10 @@ def main() -> None:
                 flush=True,
             )
     result = {
-        "benchmark": "aedat4 read",
-        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
         "machine": {
-            "cpu": _cpu_name(),
-            "cores": os.cpu_count(),
+            **machine(),
             "load_average_at_start": load_at_start,
             "load_average_at_end": os.getloadavg(),
-            "python": platform.python_version(),
             "numpy": np.__version__,
         },
         "file": {
@@ -236,8 +220,7 @@ def main() -> None:
         "peak RSS = VmHWM of that process, RSS before = after imports",
         "rows": rows,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    write_result("aedat4", result)
     print()
     print(f"{'reader':14s} {'task':13s} {'M ev/s cpu':>10s} {'M ev/s wall':>11s} {'RSS before':>10s} {'peak RSS':>9s}")
     for r in rows:
@@ -249,7 +232,6 @@ def main() -> None:
         f"\nfile: {written['events']:,} events, {written['bytes'] / 1e6:.0f} MB ({written['bytes_per_event']:.1f} B/event); "
         f"writer (numpy -> dv-processing): {written['write_events_per_s'] / 1e6:.2f} M ev/s"
     )
-    print(f"written {RESULTS.relative_to(REPO)}")
 
 
 if __name__ == "__main__":
