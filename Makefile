@@ -3,7 +3,7 @@ PY := .venv/bin/python
 PIP := .venv/bin/pip
 STAMP := .venv/.installed
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench soak clean
 
 install: $(STAMP)
 
@@ -22,6 +22,11 @@ test: install
 
 bench: install
 	$(PY) benchmarks/run_all.py
+
+# A few minutes of the soak benchmark (nightly-style); the full benchmark is SOAK_MINUTES=60.
+SOAK_MINUTES ?= 3
+soak: install
+	$(PY) benchmarks/bench_soak.py --minutes $(SOAK_MINUTES)
 
 clean:
 	rm -rf .venv build *.egg-info .pytest_cache .hypothesis

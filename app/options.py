@@ -1,8 +1,10 @@
 """Command-line options shared by several subcommands, parsed into stream objects."""
 from __future__ import annotations
 
+from stream.errors import SpikeLipError
 from stream.events import SensorSize
 from stream.roi import Crop, Roi
+from stream.sources.camera import ON_DISCONNECT
 
 
 def add_spatial_arguments(p) -> None:
@@ -13,8 +15,20 @@ def add_spatial_arguments(p) -> None:
                    help="integer downscale after cropping (e.g. 2 for a 640 x 480 DVXplorer)")
 
 
-def crop_for(sensor: SensorSize, args, default_crop: bool = True) -> Crop:
-    """The crop the user asked for; without --roi/--scale, the default crop or none at all."""
+def crop_for(sensor: SensorSize, args, default_crop: bool = True, origin=None) -> Crop:
+    """The crop the user asked for; without --roi/--scale, the default crop or none at all.
+    `origin` (the input file) starts the message when the ROI does not fit its sensor."""
     if args.roi is None and args.scale == 1 and not default_crop:
         return Crop(sensor, roi=Roi(0, 0, sensor.width, sensor.height))
-    return Crop(sensor, roi=args.roi, scale=args.scale)
+    try:
+        return Crop(sensor, roi=args.roi, scale=args.scale)
+    except SpikeLipError as exc:
+        if origin is None:
+            raise
+        raise SpikeLipError(f"{origin}: {exc}") from None
+
+
+def add_disconnect_argument(p, default: str) -> None:
+    p.add_argument("--on-disconnect", choices=ON_DISCONNECT, default=default,
+                   help="when the camera is unplugged: stop (the recording is saved), or wait for it to be "
+                        f"plugged in again and carry on (default: {default})")

@@ -101,7 +101,7 @@ def _is_checkpoint_file(path: Path) -> bool:
         return False
 
 
-def _check_matches(net: Network, state: dict, weights: Path) -> None:
+def _check_matches(net: Network, state: dict, weights: Path, meta_path: Path) -> None:
     expected = net.state_dict()
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
@@ -118,7 +118,7 @@ def _check_matches(net: Network, state: dict, weights: Path) -> None:
     if unexpected:
         problems.append(f"{len(unexpected)} unexpected, e.g. {unexpected[0]}")
     if problems:
-        raise SpikeLipError(f"{weights}: weights do not match the config: {'; '.join(problems)}")
+        raise SpikeLipError(f"{weights}: weights do not match the config in {meta_path.name}: {'; '.join(problems)}")
 
 
 def load_checkpoint(path, **overrides) -> Checkpoint:
@@ -142,6 +142,6 @@ def load_checkpoint(path, **overrides) -> Checkpoint:
         net = Network({**info["config"], **overrides}, words=info.get("words"))
     except SpikeLipError as exc:
         raise SpikeLipError(f"{meta_path}: {exc}") from None
-    _check_matches(net, state, weights)
+    _check_matches(net, state, weights, meta_path)
     net.load_state_dict(state)
     return Checkpoint(net.eval(), info)

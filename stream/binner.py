@@ -16,6 +16,7 @@ from stream.events import SensorSize
 DVSLIP_BIN_US = 4e4 / 3  # 13,333.3 us: the reference code's 40 ms * 30 / 90 bins
 DVSLIP_BINS = 90
 CHUNK_BINS = 64  # bins accumulated per bincount: bounds memory when a batch spans seconds
+MAX_GAP_BINS = 750  # a pause longer than this (10 s) is skipped, not filled with empty bins
 
 
 class Bins(NamedTuple):
@@ -51,7 +52,7 @@ class Binner:
         rounding: str = "floor",
         t0: int | None = None,
         max_bins: int | None = None,
-        max_gap_bins: int = 750,
+        max_gap_bins: int = MAX_GAP_BINS,
     ) -> None:
         if rounding not in ("floor", "round"):
             raise ValueError(f"rounding must be 'floor' or 'round', not {rounding!r}")

@@ -43,22 +43,34 @@ def make_events(t, x, y, p) -> np.ndarray:
 def as_events(array: np.ndarray, origin: str = "events") -> np.ndarray:
     """Convert a structured (t, x, y, p) array or a plain (N, 4) array to `EVENT_DTYPE`.
 
-    `origin` names where the array came from, for the error message.
+    `origin` names where the array came from, for the error message. Values that do not fit
+    the event fields (NaN, coordinates beyond int16) are refused rather than wrapped around.
     """
     array = np.asarray(array)
-    if array.dtype == EVENT_DTYPE:
+    if array.dtype == EVENT_DTYPE and array.ndim == 1:
         return array
-    if array.dtype.names is not None:
+    if array.dtype.names is not None and array.ndim == 1:
         missing = [f for f in ("t", "x", "y", "p") if f not in array.dtype.names]
         if missing:
             raise SpikeLipError(
                 f"{origin}: structured array lacks field(s) {', '.join(missing)}; "
                 f"expected fields t, x, y, p (DVS-Lip format)"
             )
-        return make_events(array["t"], array["x"], array["y"], array["p"])
-    if array.ndim == 2 and array.shape[1] == 4 and array.dtype.kind in "iuf":
-        return make_events(array[:, 0], array[:, 1], array[:, 2], array[:, 3])
-    raise SpikeLipError(
-        f"{origin}: expected a structured array with fields t, x, y, p or a plain (N, 4) "
-        f"numeric array, got dtype {array.dtype} and shape {array.shape}"
-    )
+        columns = [array[f] for f in ("t", "x", "y", "p")]
+    elif array.dtype.names is None and array.ndim == 2 and array.shape[1] == 4 and array.dtype.kind in "iuf":
+        columns = [array[:, k] for k in range(4)]
+    else:
+        raise SpikeLipError(
+            f"{origin}: expected a structured array with fields t, x, y, p or a plain (N, 4) "
+            f"numeric array, got dtype {array.dtype} and shape {array.shape}"
+        )
+    for name, col in zip("txyp", columns):
+        if col.dtype.kind not in "iufb":
+            raise SpikeLipError(f"{origin}: field {name} has type {col.dtype}; expected numbers")
+        info = np.iinfo(EVENT_DTYPE[name])
+        if len(col) and col.dtype.kind != "b" and not (info.min <= col.min() and col.max() <= info.max):
+            raise SpikeLipError(
+                f"{origin}: field {name} holds values outside {EVENT_DTYPE[name]} "
+                f"({col.min()} .. {col.max()}); the file is damaged or not an event clip"
+            )
+    return make_events(*columns)

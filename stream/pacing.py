@@ -12,6 +12,8 @@ import numpy as np
 
 from stream.events import empty_events
 
+_T_MAX = int(np.iinfo(np.int64).max)
+
 
 def paced(
     batches: Iterable[np.ndarray],
@@ -55,3 +57,22 @@ def paced(
             sleep(delay)
         yield pending[:end], next_us
         pending = pending[end:]
+
+
+def sliced(batches: Iterable[np.ndarray], span_us: float, max_gap_us: float) -> Iterator[tuple[np.ndarray, int]]:
+    """As fast as possible, but in slices of at most `span_us` of stream time, with an empty
+    slice every `span_us` through pauses up to `max_gap_us` (longer ones a binner skips), so
+    whatever a consumer does per stretch of time stays bounded: a sparse batch spanning
+    minutes would otherwise close thousands of bins at once."""
+    span = max(1, int(span_us))
+    last = None  # the stream time reached
+    for batch in batches:
+        t = batch["t"]
+        i, n = 0, len(batch)
+        while i < n:
+            if last is not None and t[i] - last <= max_gap_us:
+                yield from ((empty_events(), tick) for tick in range(last + span, int(t[i]), span))
+            j = max(int(np.searchsorted(t, min(int(t[i]) + span, _T_MAX), side="left")), i + 1)
+            last = int(t[j - 1])
+            yield batch[i:j], last
+            i = j

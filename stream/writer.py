@@ -226,10 +226,11 @@ class AedatWriter:
     def _write_store(self, store, n: int, highest: int) -> None:
         self._check_space_or_stop()
         try:
-            self._writer.writeEvents(store)
+            with _signals_deferred():  # a Ctrl-C lands after the count: `events_written` is what the file holds
+                self._writer.writeEvents(store)
+                self._events_written += n
         except (RuntimeError, IndexError, ValueError) as e:
             raise SpikeLipError(f"{self.path}: writing failed ({_first_line(e)})") from None
-        self._events_written += n
         self._last_t = int(highest) if self._last_t is None else max(self._last_t, int(highest))
 
     def _check_space_or_stop(self) -> None:

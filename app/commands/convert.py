@@ -28,7 +28,7 @@ def run(args) -> int:
     if out.resolve() == Path(args.input).resolve():
         raise SpikeLipError(f"{out}: output would overwrite the input; choose another name")
     with open_file(args.input) as source:
-        crop = crop_for(source.sensor, args, default_crop=(kind == ".npy"))
+        crop = crop_for(source.sensor, args, default_crop=(kind == ".npy"), origin=args.input)
         if kind == ".npy":
             n = _to_npy(source, crop, out)
         else:

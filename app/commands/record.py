@@ -2,6 +2,7 @@
 
 The file stays valid whatever stops the recording: the duration, Ctrl-C, SIGTERM, a camera
 unplug or a write error all end in the writer being closed with every event received so far.
+With `--on-disconnect wait` an unplugged camera is waited for and the recording goes on.
 """
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from app.options import add_disconnect_argument
 from stream.errors import SpikeLipError
 from stream.events import SensorSize
 from stream.pacing import paced
@@ -25,6 +27,7 @@ def add_arguments(p) -> None:
     p.add_argument("--rate", type=float, default=200_000, metavar="EPS", help="synthetic source: events per second")
     p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (default: until Ctrl-C)")
     p.add_argument("--list-cameras", action="store_true", help="list connected cameras and exit")
+    add_disconnect_argument(p, "stop")
 
 
 def run(args) -> int:
@@ -48,17 +51,18 @@ def _open_source(args):
         from stream.sources.synthetic import SyntheticSource
 
         return SyntheticSource(rate_eps=args.rate, duration_s=None, sensor=SensorSize(346, 260))
-    from stream.sources.camera import CameraSource
+    from stream.sources.camera import open_camera
 
-    return CameraSource(args.camera)
+    return open_camera(args.camera, args.on_disconnect)
 
 
 def record(source, out: Path, duration_s: float | None) -> int:
-    """Write `source` to `out` until the duration passes or the user stops it; 0 on success."""
+    """Write `source` to `out` until the duration passes or the user stops it (0); a failing source or
+    writer raises SpikeLipError once the file is closed with every event received before it."""
     from stream.writer import AedatWriter, finalise_on_sigterm
 
     batches = iter(source) if source.live else (ev for ev, _ in paced(source, 1.0))
-    reason = "duration reached"
+    reason, failure, notice = "duration reached", None, None
     start = time.monotonic()
     print(f"recording {source.name} ({source.sensor}) to {out}" + (f" for {duration_s:g} s" if duration_s else "; Ctrl-C to stop"),
           file=sys.stderr)
@@ -66,14 +70,19 @@ def record(source, out: Path, duration_s: float | None) -> int:
         try:
             for batch in batches:
                 writer.write(batch)
+                if getattr(source, "notice", None) != notice:  # a camera waited for after an unplug
+                    notice = source.notice
+                    print(f"spikelip record: {notice}", file=sys.stderr)
                 if duration_s is not None and time.monotonic() - start >= duration_s:
                     break
         except KeyboardInterrupt:  # Ctrl-C, or SIGTERM via finalise_on_sigterm
             reason = "stopped by the user"
-        except SpikeLipError as exc:  # camera unplugged, read error: keep what was received
-            reason = f"stopped: {exc}"
-            print(f"spikelip record: {exc}", file=sys.stderr)
+        except SpikeLipError as exc:  # camera unplugged, write error: keep what was received
+            failure = str(exc)
         finally:
             source.close()
+    if failure is not None:  # the file is closed and valid: say so in the one error line
+        saved = "" if "saved" in failure else f" ({writer.events_written:,} events before it are saved in {out})"
+        raise SpikeLipError(failure + saved)
     print(f"{reason}: wrote {writer.events_written:,} events to {out}", file=sys.stderr)
-    return 0 if not reason.startswith("stopped:") else 2
+    return 0

@@ -24,6 +24,10 @@ class ControlBar(QtWidgets.QWidget):
         self.rescan_button.setToolTip("Look for connected cameras")
         self.camera_button = QtWidgets.QPushButton("Connect")
         self.camera_button.setToolTip("Open the selected camera (again, after an unplug)")
+        self.wait_box = QtWidgets.QCheckBox("Wait if unplugged")
+        self.wait_box.setChecked(True)
+        self.wait_box.setToolTip("When the camera is unplugged, wait for it to come back and carry on "
+                                 "(otherwise the stream stops; a recording is saved either way)")
         self.open_button = QtWidgets.QPushButton(standard(icon.SP_DialogOpenButton), "Open file…")
         self.folder_button = QtWidgets.QPushButton(standard(icon.SP_DirOpenIcon), "DVS-Lip folder…")
         self.sample_button = QtWidgets.QPushButton("Sample")
@@ -49,7 +53,7 @@ class ControlBar(QtWidgets.QWidget):
         self.time_label.setMinimumWidth(150)
 
         source_row = QtWidgets.QHBoxLayout()
-        for widget in (_caption("Camera"), self.camera_box, self.rescan_button, self.camera_button, _separator(),
+        for widget in (_caption("Camera"), self.camera_box, self.rescan_button, self.camera_button, self.wait_box, _separator(),
                        self.open_button, self.folder_button, self.sample_button, _separator(), _caption("Model"),
                        self.model_box):
             source_row.addWidget(widget)

@@ -66,7 +66,7 @@ def run_replay_video(path: Path, args) -> int:
 def run_camera_window(args) -> int:
     """`spikelip demo`: the window on a camera (the named one or the first found)."""
     app = application()
-    window = MainWindow(model_spec=args.model, roi=args.roi, scale=args.scale)
+    window = MainWindow(model_spec=args.model, roi=args.roi, scale=args.scale, on_disconnect=args.on_disconnect)
     names = window.refresh_cameras()
     if args.camera or names:
         window.open_camera(args.camera or names[0])

@@ -23,7 +23,7 @@ from app.gui.latency import LatencyPanel, LatencyStats
 from app.gui.playback import Playback
 from app.gui.predictions import SpeechIndicator, Top5Bars, TranscriptView
 from app.gui.raster_view import RasterView
-from app.gui.session import BIN_S, Failed, Finished, Session, Started, Step
+from app.gui.session import BIN_S, Failed, Finished, Notice, Session, Started, Step
 from app.gui.truth import read_word_times, spoken_at
 from app.gui.worker import DurationProbe, Worker
 from app.models import ASSETS, load_model
@@ -63,6 +63,7 @@ class MainWindow(QtWidgets.QMainWindow):
         roi: Roi | None = None,
         scale: int = 1,
         settings: QtCore.QSettings | None = None,
+        on_disconnect: str = "wait",
     ) -> None:
         super().__init__()
         self.setWindowTitle("SpikeLip")
@@ -87,6 +88,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._truth_sentence: list[tuple[float, float, str]] = []
 
         self._build_controls()
+        self.controls.wait_box.setChecked(on_disconnect == "wait")
         self._build_views()
         self.timer = QtCore.QTimer(self)
         self.timer.timeout.connect(self.drain_and_paint)
@@ -187,11 +189,12 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def open_camera(self, name: str | None = None) -> None:
         try:
-            from stream.sources.camera import CameraSource
+            from stream.sources.camera import open_camera
         except ImportError as exc:
             self.status(f"camera support is not available: {exc}", error=True)
             return
-        self.play(SourceSpec(name or "camera", lambda: CameraSource(name), camera=name or ""))
+        on_disconnect = "wait" if self.controls.wait_box.isChecked() else "stop"
+        self.play(SourceSpec(name or "camera", lambda: open_camera(name, on_disconnect), camera=name or ""))
 
     def refresh_cameras(self) -> list[str]:
         names = _camera_names()
@@ -323,7 +326,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if self._steps_since_paint and not live_paused:
             self.paint()
 
-    def handle(self, message: Started | Step | Finished | Failed) -> None:
+    def handle(self, message: Started | Step | Finished | Failed | Notice) -> None:
         if isinstance(message, Step):
             self._take_step(message)
         elif isinstance(message, Started):
@@ -334,6 +337,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self.finished, self.failed = True, message.message
             self.controls.show_paused(paused=True)
             self.status(message.message, error=True)
+        elif isinstance(message, Notice):
+            self.status(message.message, error=message.error)
 
     def paint(self) -> None:
         """Push the latest state to the widgets (at most once per timer tick)."""

@@ -68,6 +68,14 @@ class Failed:
     message: str
 
 
+@dataclass
+class Notice:
+    """A change the user should see while the stream goes on (a camera unplugged and waited for)."""
+
+    message: str
+    error: bool
+
+
 class Session:
     """Runs `open_source()` through `model`; iterate `updates()` from exactly one thread.
 
@@ -107,7 +115,7 @@ class Session:
         self._pending_crop = crop
         return True
 
-    def updates(self) -> Iterator[Started | Step | Finished | Failed]:
+    def updates(self) -> Iterator[Started | Step | Finished | Failed | Notice]:
         try:
             yield from self._run()
         except SpikeLipError as exc:
@@ -116,7 +124,7 @@ class Session:
             traceback.print_exc()
             yield Failed(f"internal error: {type(exc).__name__}: {exc}")
 
-    def _run(self) -> Iterator[Started | Step | Finished]:
+    def _run(self) -> Iterator[Started | Step | Finished | Notice]:
         source = self.open_source()
         try:
             tap = SourceTap(source, self.playback, self.recorder)
@@ -130,10 +138,13 @@ class Session:
                 pipeline.stop()
             yield Started(source.sensor, source.name, source.live, crop, _duration_s(source), segmented,
                           list(source.warnings))
-            last = None
+            last = notice = None
             for r in pipeline:
                 last = r
                 yield self._step(r, tap, seg_readout)
+                if getattr(source, "notice", None) != notice:
+                    notice = source.notice
+                    yield Notice(notice, error=source.waiting)
                 if self._pending_crop is not None:
                     pipeline.crop, self._pending_crop = self._pending_crop, None
             word = None

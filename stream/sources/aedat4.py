@@ -23,8 +23,8 @@ always-progressing decoder:
   at the end of the packet chain the walk validated.
 
 Damage is never fatal to what came before it: a packet whose data does not decode is skipped
-and counted, a file cut short yields every complete packet, and every such event ends up as a
-line in `warnings`. Only problems that leave nothing usable (not an AEDAT4 file, no event
+and counted, so is a packet that repeats a recent one (data written twice), a file cut short
+yields every complete packet, and every such event ends up as a line in `warnings`. Only problems that leave nothing usable (not an AEDAT4 file, no event
 stream, timestamps running backwards wholesale) raise `SpikeLipError`.
 """
 from __future__ import annotations
@@ -57,6 +57,7 @@ STREAM_KINDS = {
     "LMRS": "landmarks",
 }
 _MAX_HEADER_BYTES = 16 << 20
+MAX_SENSOR_SIDE = 4096  # the largest event sensors are 1280 x 960; more is a damaged header
 # A packet the writer made holds at most a few MB; a size field beyond this is damage.
 _MAX_PACKET_BYTES = 256 << 20
 _LZ4_MAGIC = b"\x04\x22\x4d\x18"
@@ -71,6 +72,7 @@ JUMP_US = 1_000_000  # a jump of more than this that returns later marks corrupt
 FAR_BACK_LIMIT = 1_000  # more out-of-window events than this (and > 1 %): not time-ordered
 _EXCURSION_MAX_EVENTS = 4_096  # longest run of corrupt timestamps that is cut out
 _EXCURSION_MAX_JUMPS = 64  # beyond this many jumps in one batch, skip the excursion search
+_REPEAT_MEMORY = 64  # packets remembered to recognise one that is written again
 
 _V13 = np.dtype("V13")
 assert EVENT_DTYPE.itemsize == 13
@@ -121,6 +123,11 @@ class AedatHeader:
             raise SpikeLipError(
                 f"{self.path}: the event stream '{chosen.name}' does not state its resolution "
                 f"(sizeX/sizeY) in the file header; re-export the recording with DV"
+            )
+        if not (0 < chosen.width <= MAX_SENSOR_SIDE and 0 < chosen.height <= MAX_SENSOR_SIDE):
+            raise SpikeLipError(
+                f"{self.path}: the file header declares a {chosen.width}x{chosen.height} event sensor, which no "
+                f"camera has (1..{MAX_SENSOR_SIDE} pixels a side); the header is damaged - re-export the recording with DV"
             )
         return chosen
 
@@ -363,19 +370,19 @@ def _walk_packets(f, header: AedatHeader, end: _WalkEnd) -> Iterator[tuple[int, 
 
 
 def _index_intact(f, header: AedatHeader) -> bool:
-    """Whether the data table at the end is whole (one complete LZ4 frame, or a flatbuffer whose
-    size prefix matches); only checked where the packets ended cleanly at its position."""
+    """Whether the data table at the end is whole (one complete LZ4 or Zstd frame, or a
+    flatbuffer whose size prefix matches); only checked where the packets ended cleanly at its position."""
     size = header.file_bytes - header.data_table_position
     if size <= 0:
         return False
-    if header.compression not in (0, 1, 2):
-        return True  # Zstd frames are not walked here
     f.seek(header.data_table_position)
     table = f.read(min(size, 64 << 20))
     if len(table) < size:
         return True  # too big to check cheaply; the packets were fine
     if header.compression == 0:
         return len(table) >= 4 and struct.unpack_from("<I", table, 0)[0] + 4 == size
+    if header.compression in (3, 4):
+        return _zstd_frame_end(table) == len(table)
     if len(table) < 7 or table[:4] != b"\x04\x22\x4d\x18":
         return False
     flg = table[4]
@@ -388,6 +395,26 @@ def _index_intact(f, header: AedatHeader) -> bool:
             return pos + (4 if flg & 0x04 else 0) == len(table)
         pos += (bsize & 0x7FFFFFFF) + block_sum
     return False
+
+
+def _zstd_frame_end(buf: bytes) -> int | None:
+    """Where the Zstd frame at the start of `buf` ends (RFC 8878 frame and block headers), or None."""
+    if len(buf) < 6 or buf[:4] != b"\x28\xb5\x2f\xfd":
+        return None
+    fhd = buf[4]
+    single = fhd >> 5 & 1
+    fcs = (0, 2, 4, 8)[fhd >> 6] or single
+    pos = 5 + (0 if single else 1) + (0, 1, 2, 4)[fhd & 3] + fcs
+    while pos + 3 <= len(buf):
+        block = int.from_bytes(buf[pos : pos + 3], "little")
+        kind, bsize = block >> 1 & 3, block >> 3
+        if kind == 3:
+            return None
+        pos += 3 + (1 if kind == 1 else bsize)
+        if block & 1:  # last block
+            pos += 4 if fhd & 4 else 0
+            return pos if pos <= len(buf) else None
+    return None
 
 
 def _resync(f, header: AedatHeader, start: int, dtp: int) -> int | None:
@@ -649,6 +676,8 @@ class _Stats:
     excursion_events: int = 0
     scrambled_events: int = 0
     header_fixes: int = 0  # event packets read although their stream id was damaged
+    repeated_packets: int = 0  # event packets identical to a recent one (data written twice)
+    repeated_events: int = 0
 
     def bad_packet(self, reason: str) -> None:
         self.packets_bad += 1
@@ -921,8 +950,17 @@ class AedatFileSource(EventSource):
             fill = 0
             dirty = False  # some packet in `buf` is out of order or jumps by more than JUMP_US
             prev_t = None  # last timestamp of the previous packet
+            recent: dict[tuple, None] = {}  # signatures of the last packets, to spot one written twice
             for chunk, t in _guard_io(self.path, chunks):
                 k = len(chunk)
+                sig = (k, chunk[:4].tobytes(), chunk[-4:].tobytes())
+                if prev_t is not None and t[0] < prev_t and sig in recent:
+                    stats.repeated_packets += 1
+                    stats.repeated_events += k
+                    continue
+                recent[sig] = None
+                if len(recent) > _REPEAT_MEMORY:
+                    del recent[next(iter(recent))]
                 if k > 1:
                     d = t[1:] - t[:-1]
                     # in order, and (checked cheaply through the span) no step over JUMP_US
@@ -1025,6 +1063,11 @@ class AedatFileSource(EventSource):
             reasons = "; ".join(f"{r} x{c}" if c > 1 else r for r, c in st.packet_bad_reasons.items())
             lost = f"; {st.scrambled_events:,} events in the scrambled ones" if st.scrambled_events else ""
             self.warnings.append(f"{p}: skipped {st.packets_bad:,} damaged packet(s) ({reasons}{lost})")
+        if st.repeated_packets:
+            self.warnings.append(
+                f"{p}: skipped {st.repeated_packets:,} packet(s) repeating earlier ones ({st.repeated_events:,} "
+                f"duplicate events: data written twice)"
+            )
         if st.header_fixes:
             self.warnings.append(
                 f"{p}: {st.header_fixes:,} event packet(s) had a damaged stream id and were recognised by their content"

@@ -4,7 +4,8 @@
 whenever `batch_timeout_s` passes without events, so a consumer can advance time in silence
 (`now_us()` says how far: the camera-clock time that corresponds to the host's now). When the
 camera is unplugged it yields what had arrived and raises `CameraDisconnected`, a
-`SpikeLipError`, so a recorder can close its file in a `finally`/`with`.
+`SpikeLipError`, so a recorder can close its file in a `finally`/`with`; `ReconnectingCamera`
+waits for it to come back instead.
 """
 from __future__ import annotations
 
@@ -220,3 +221,112 @@ class CameraSource(EventSource):
 
     def __repr__(self) -> str:
         return f"CameraSource({self.name!r}, {self.sensor})"
+
+
+class ReconnectingCamera(EventSource):
+    """A camera that may be unplugged and plugged in again: the stream waits instead of ending.
+
+    On a disconnect it sets `notice`, yields an empty batch every `batch_timeout_s` (stream time
+    goes on, so consumers see silence) and re-opens the camera by name every `retry_s` until
+    one with the same sensor is back. Timestamps stay monotonic across the gap. `_open(name)`
+    replaces `CameraSource(name)` in tests.
+    """
+
+    binning = "floor"
+    live = True
+
+    def __init__(self, name: str | None = None, batch_timeout_s: float = 0.05, retry_s: float = 1.0, *, _open=None) -> None:
+        super().__init__()
+        self._open = _open or (lambda n: CameraSource(n, batch_timeout_s))
+        self.camera = self._open(name)
+        self.sensor, self.name, self.streams = self.camera.sensor, self.camera.name, self.camera.streams
+        self.batch_timeout_s = float(batch_timeout_s)
+        self.retry_s = float(retry_s)
+        self.notice: str | None = None  # the last change of state (disconnected, back), for the user
+        self.events_read = 0
+        self._offset = 0  # added to the timestamps of a re-opened camera whose clock restarted
+        self._reached: tuple[int, float] | None = None  # (stream time, host time) when the camera went away
+
+    @property
+    def waiting(self) -> bool:
+        """The camera is gone and being waited for."""
+        return self.camera is None
+
+    def now_us(self) -> int | None:
+        if self.camera is not None:
+            now = self.camera.now_us()
+            return None if now is None else now + self._offset
+        if self._reached is None:
+            return None
+        t, host = self._reached
+        return t + int((time.monotonic() - host) * 1e6)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        try:
+            while True:
+                try:
+                    for batch in self.camera:
+                        if len(batch):
+                            if self._reached is not None:  # first events after a reconnect
+                                t, host = self._reached
+                                reached = t + int((time.monotonic() - host) * 1e6)
+                                self._offset = max(0, reached - int(batch["t"][0]))
+                                self._reached = None
+                            if self._offset:
+                                batch["t"] += self._offset
+                            self.events_read += len(batch)
+                        yield batch
+                except CameraDisconnected:
+                    now = self.now_us()
+                    self._reached = (now, time.monotonic()) if now is not None else self._reached
+                    self.camera.close()
+                    self.camera = None
+                    self.notice = (
+                        f"camera {self.name}: disconnected after {self.events_read:,} events; "
+                        f"waiting for it to come back (plug it in again, or stop)"
+                    )
+                    lost = time.monotonic()
+                    yield from self._wait()
+                    self.notice = f"camera {self.name}: reconnected after {time.monotonic() - lost:.1f} s"
+        finally:
+            self.close()
+
+    def _wait(self) -> Iterator[np.ndarray]:
+        """Empty batches until the camera opens again."""
+        empty = np.zeros(0, EVENT_DTYPE)
+        while True:
+            retry = time.monotonic() + self.retry_s
+            while time.monotonic() < retry:
+                time.sleep(self.batch_timeout_s)
+                yield empty
+            try:
+                camera = self._open(self.name)
+            except SpikeLipError:
+                continue
+            if camera.sensor == self.sensor:
+                self.camera = camera
+                return
+            camera.close()
+            self.notice = (
+                f"camera {self.name}: a camera with a {camera.sensor} sensor answered instead of the "
+                f"{self.sensor} one; still waiting"
+            )
+
+    def close(self) -> None:
+        camera, self.camera = self.camera, None
+        if camera is not None:
+            camera.close()
+
+    def __repr__(self) -> str:
+        return f"ReconnectingCamera({self.name!r}, {self.sensor})"
+
+
+ON_DISCONNECT = ("stop", "wait")
+
+
+def open_camera(name: str | None = None, on_disconnect: str = "stop") -> EventSource:
+    """The camera as the user chose to handle an unplug: "stop" ends the stream with
+    `CameraDisconnected`, "wait" waits for the camera to come back (`ReconnectingCamera`)."""
+    if on_disconnect not in ON_DISCONNECT:
+        raise ValueError(f"on_disconnect must be one of {ON_DISCONNECT}, not {on_disconnect!r}")
+    return ReconnectingCamera(name) if on_disconnect == "wait" else CameraSource(name)

@@ -1,8 +1,11 @@
 """DVS-Lip clips: one `.npy` file per clip, and the `train|test/<word>/<k>.npy` folder layout."""
 from __future__ import annotations
 
+import contextlib
+import math
 import os
 from pathlib import Path
+from tokenize import TokenError
 from typing import Iterator
 
 import numpy as np
@@ -24,27 +27,55 @@ def dvslip_words() -> list[str]:
     return WORDS_FILE.read_text().split()
 
 
-def load_clip(path: str | os.PathLike) -> np.ndarray:
-    """Load one DVS-Lip clip as `EVENT_DTYPE`, refusing anything that is not one."""
+def load_clip(path: str | os.PathLike, warnings: list[str] | None = None) -> np.ndarray:
+    """Load one DVS-Lip clip as `EVENT_DTYPE`, refusing anything that is not one.
+
+    The header is checked against the file size first, so a damaged or truncated file is
+    refused before NumPy allocates what its header claims. Bytes after the declared events
+    are ignored, with a line in `warnings`."""
     path = Path(path)
     try:
-        raw = np.load(path, allow_pickle=False, mmap_mode=None)
+        with open(path, "rb") as f:
+            start, declared = _npy_layout(f)
+            size = os.fstat(f.fileno()).st_size
+            if start + declared > size:
+                raise SpikeLipError(
+                    f"{path}: holds {size - start:,} bytes of events but its header declares {declared:,}; "
+                    f"the file is truncated or its header is damaged - copy or convert it again"
+                )
+            if size > start + declared and warnings is not None:
+                warnings.append(f"{path}: ignored {size - start - declared:,} bytes after the events its header declares")
+            f.seek(0)
+            raw = np.load(f, allow_pickle=False)
     except FileNotFoundError:
         raise SpikeLipError(f"{path}: no such file") from None
-    except (ValueError, OSError, EOFError) as exc:
+    except IsADirectoryError:
+        raise SpikeLipError(f"{path}: is a folder, expected a DVS-Lip .npy clip") from None
+    except (ValueError, OSError, EOFError, MemoryError, TokenError) as exc:  # numpy's header parser can raise TokenError
         raise SpikeLipError(f"{path}: not a readable .npy file ({_short(exc)}); expected a DVS-Lip clip") from None
-    if isinstance(raw, np.lib.npyio.NpzFile):  # pragma: no cover - .npz renamed .npy
-        raise SpikeLipError(f"{path}: is an .npz archive, expected a single DVS-Lip .npy clip")
     return as_events(raw, origin=str(path))
+
+
+def _npy_layout(f) -> tuple[int, int]:
+    """(offset of the data, bytes of data the header declares) of an open .npy file."""
+    version = np.lib.format.read_magic(f)
+    readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+    if version not in readers:
+        raise ValueError(f"unsupported .npy format version {version[0]}.{version[1]}")
+    shape, _fortran, dtype = readers[version](f)
+    if any(d < 0 for d in shape):
+        raise ValueError(f"negative size in shape {shape}")
+    return f.tell(), math.prod(shape) * dtype.itemsize
 
 
 def read_clip(path: str | os.PathLike, sensor: SensorSize = DVSLIP_SENSOR) -> tuple[np.ndarray, list[str]]:
     """A validated clip in time order, and warnings for what was repaired (see `check_clip`)."""
-    events = load_clip(path)
-    warnings = check_clip(events, path, sensor)
-    if warnings:
+    warnings: list[str] = []
+    events = load_clip(path, warnings)
+    repairs = check_clip(events, path, sensor)
+    if repairs:
         events = np.sort(events, order="t", kind="stable")
-    return events, warnings
+    return events, warnings + repairs
 
 
 def check_clip(events: np.ndarray, path, sensor: SensorSize = DVSLIP_SENSOR) -> list[str]:
@@ -62,15 +93,18 @@ def check_clip(events: np.ndarray, path, sensor: SensorSize = DVSLIP_SENSOR) -> 
     bad_p = (events["p"] != 0) & (events["p"] != 1)
     if bad_p.any():
         raise SpikeLipError(f"{path}: polarity must be 0 (OFF) or 1 (ON); found values {np.unique(events['p'][bad_p])[:5]}")
-    if events["t"][0] < 0:
+    if events["t"].min() < 0:
         raise SpikeLipError(f"{path}: negative timestamps; DVS-Lip times are microseconds from clip start")
-    backwards = int((np.diff(events["t"]) < 0).sum())
-    if backwards:
-        if backwards > max(10, len(events) // 100):
+    t = events["t"]
+    behind = np.maximum.accumulate(t) - t
+    late = int(np.count_nonzero(behind))
+    if late:
+        if late > max(10, len(events) // 100):
             raise SpikeLipError(
-                f"{path}: timestamps go backwards {backwards} times; events must be in time order"
+                f"{path}: timestamps go backwards: {late:,} events are out of time order, up to "
+                f"{behind.max() / 1e6:.3f} s (part of the clip repeated, or clips joined?); events must be in time order"
             )
-        warnings.append(f"{path}: {backwards} out-of-order event(s) reordered")
+        warnings.append(f"{path}: {late} out-of-order event(s) reordered")
     return warnings
 
 
@@ -129,8 +163,13 @@ def save_clip(path: str | os.PathLike, events: np.ndarray) -> None:
     for field in ("t", "x", "y", "p"):
         out[field] = events[field]
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # not *.npy: never mistaken for a clip
-    with open(tmp, "wb") as f:
-        np.save(f, out)
-    os.replace(tmp, path)  # a reader never sees half a clip
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as f:
+            np.save(f, out)
+        os.replace(tmp, path)  # a reader never sees half a clip
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise SpikeLipError(f"{path}: cannot write the clip ({exc.strerror or exc}); choose another path or free some space") from None

@@ -19,7 +19,7 @@ from stream.events import EVENT_DTYPE, SensorSize, make_events
 from stream.sources import aedat4
 from stream.sources.aedat4 import AedatFileSource, read_info
 from stream.writer import AedatWriter
-from aedat_helpers import read_all, read_dv
+from aedat_helpers import packet_layout, patch_times, read_all, read_dv, write_uncompressed
 
 REPO = Path(__file__).resolve().parents[2]
 DAVIS = SensorSize(346, 260)
@@ -38,16 +38,6 @@ def write_file(path, events, sensor=DAVIS, batch=10_000, name="TestCam") -> Path
         for i in range(0, len(events), batch):
             w.write(events[i : i + batch])
     return Path(path)
-
-
-
-
-def packet_layout(path) -> list[tuple[int, int, int]]:
-    """(data offset, stream id, size) of every packet, from the module's own walker."""
-    p = Path(path)
-    with open(p, "rb") as f:
-        header = aedat4._read_header(p, f)
-        return list(aedat4._walk_packets(f, header, aedat4._WalkEnd()))
 
 
 @pytest.fixture(scope="module")
@@ -351,35 +341,10 @@ def test_bit_flips_never_hang_or_crash(tmp_path, mixed_file, decoder):
 # and their timestamps patched in place.
 
 
-def _uncompressed_file(path: Path, ev: np.ndarray, batch: int) -> Path:
-    cfg = dv.io.MonoCameraWriter.EventOnlyConfig("TestCam", (346, 260), dv.CompressionType.NONE)
-    w = dv.io.MonoCameraWriter(str(path), cfg)
-    for i in range(0, len(ev), batch):
-        store = dv.EventStore()
-        for e in ev[i : i + batch]:
-            store.push_back(int(e["t"]), int(e["x"]), int(e["y"]), bool(e["p"]))
-        w.writeEvents(store)
-    del w
-    return path
-
-
-def _patch_times(path: Path, new_t: np.ndarray) -> None:
-    """Overwrites every event timestamp of an uncompressed file with `new_t` (in order)."""
-    data = bytearray(path.read_bytes())
-    k = 0
-    for off, _sid, size in packet_layout(path):
-        start, count = aedat4._event_vector(memoryview(data)[off : off + size], size)
-        view = np.ndarray((count,), np.int64, buffer=data, offset=off + start, strides=(16,))
-        view[:] = new_t[k : k + count]
-        k += count
-    assert k == len(new_t)
-    path.write_bytes(bytes(data))
-
-
 @pytest.fixture(scope="module")
 def plain(tmp_path_factory):
     ev = synth(8_000, seed=5, rate=2e5)  # 40 ms of events, 2,000 per packet
-    path = _uncompressed_file(tmp_path_factory.mktemp("plain") / "plain.aedat4", ev, 2_000)
+    path = write_uncompressed(tmp_path_factory.mktemp("plain") / "plain.aedat4", ev, 2_000)
     return path, ev
 
 
@@ -387,7 +352,7 @@ def _variant(tmp_path, plain, new_t):
     path, ev = plain
     p = tmp_path / "v.aedat4"
     p.write_bytes(path.read_bytes())
-    _patch_times(p, new_t)
+    patch_times(p, new_t)
     return p, ev
 
 
