@@ -16,6 +16,7 @@ COMMAND_MODULES = [
     "convert",
     "record",
     "replay",
+    "latency",
     "demo",
     "synth",
     "train",
@@ -24,8 +25,8 @@ COMMAND_MODULES = [
 ]
 
 
-def _load_commands():
-    for name in COMMAND_MODULES:
+def _load_commands(only: str | None = None):
+    for name in [only] if only in COMMAND_MODULES else COMMAND_MODULES:
         try:
             yield importlib.import_module(f"app.commands.{name}")
         except ModuleNotFoundError as exc:
@@ -33,13 +34,15 @@ def _load_commands():
                 raise
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """With `command`, only that subcommand is loaded: several import torch (seconds), which
+    `spikelip inspect` on a bad file should not wait for."""
     parser = argparse.ArgumentParser(
         prog="spikelip",
         description="Real-time lip reading from event cameras with spiking neural networks.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in _load_commands():
+    for module in _load_commands(command):
         p = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
         module.add_arguments(p)
         p.set_defaults(_run=module.run)
@@ -47,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(next((a for a in argv if not a.startswith("-")), None)).parse_args(argv)
     try:
         return int(args._run(args) or 0)
     except SpikeLipError as exc:

@@ -1,9 +1,11 @@
 """Which model a command runs: the bundled checkpoint by default, or a name, config or file."""
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
+from stream.errors import SpikeLipError
 from stream.sources.npy import dvslip_words
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -19,11 +21,18 @@ def use_streaming_threads() -> None:
     torch.set_num_threads(1)
 
 
-def load_model(spec: str | None = None, quiet: bool = False):
+# Runtimes a streamable model can be stepped with, fastest first (benchmarks/bench_runtime.py).
+RUNTIMES = ("onnx", "torch")
+
+
+def load_model(spec: str | None = None, quiet: bool = False, runtime: str | None = None):
     """Return `(net, words, description)` for `spec`; `None` means the bundled model.
 
     A spec ending in .onnx (from `spikelip export`) loads a `model.runtime.OnnxRunner`, which
-    steps like a streamable Network but cannot record spikes or run whole clips.
+    steps like a streamable Network but cannot record spikes or run whole clips. `runtime`
+    "onnx" exports any other streamable model to onnxruntime (cached, see `onnx_file_for`);
+    "fastest" picks the first runtime of `RUNTIMES` that can run it; None is torch, or onnx for
+    an .onnx file.
 
     Without a bundled checkpoint (fresh clone before training), a randomly initialised
     `small` network keeps the whole path real; a warning says its predictions mean nothing.
@@ -37,12 +46,63 @@ def load_model(spec: str | None = None, quiet: bool = False):
             if not quiet:
                 print("warning: no bundled model in assets/models; using an untrained `small` network "
                       "(predictions are random)", file=sys.stderr)
-            return build("small").eval(), dvslip_words(), "small (untrained)"
+            import torch
+
+            with torch.random.fork_rng():
+                torch.manual_seed(0)  # the same stand-in every run (and one cached ONNX export)
+                net = build("small").eval()
+            return _with_runtime(net, runtime, "small (untrained)", quiet)
     if str(spec).endswith(".onnx"):
         from model.runtime import OnnxRunner
 
+        if runtime not in (None, "onnx", "fastest"):
+            raise SpikeLipError(f"{spec}: an ONNX file runs with the onnx runtime only, not {runtime!r}")
         net = OnnxRunner(spec)
-    else:
-        net = build(spec).eval()
-    words = getattr(net, "words", None) or dvslip_words()
-    return net, words, str(spec)
+        return net, net.words, f"{spec} (onnx)"
+    return _with_runtime(build(spec).eval(), runtime, str(spec), quiet)
+
+
+def _with_runtime(net, runtime: str, description: str, quiet: bool):
+    """`net` wrapped for `runtime`, its words, and a description naming the runtime."""
+    runtime = runtime or "torch"
+    if runtime not in (*RUNTIMES, "fastest"):
+        raise SpikeLipError(f"unknown runtime {runtime!r}; choose one of {', '.join(RUNTIMES)} or fastest")
+    if runtime == "fastest":
+        runtime = next(r for r in RUNTIMES if r == "torch" or net.streamable)
+    if runtime == "onnx":
+        from model.runtime import OnnxRunner
+
+        net = OnnxRunner(onnx_file_for(net, quiet))
+    return net, net.words, f"{description} ({runtime})"
+
+
+def weights_digest(net) -> str:
+    """A short hash of a network's config and weights: names its ONNX export."""
+    import hashlib
+    import json
+
+    digest = hashlib.sha256(json.dumps(net.config, sort_keys=True).encode())
+    for name, tensor in sorted(net.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().contiguous().cpu().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def onnx_file_for(net, quiet: bool = False) -> Path:
+    """The ONNX step export of `net`: shipped beside the bundled model, or made once per distinct
+    weights into the cache folder (SPIKELIP_CACHE, default ~/.cache/spikelip); exporting takes
+    seconds, loading milliseconds."""
+    from model.onnx_export import export_onnx
+
+    name = f"{net.name}-{weights_digest(net)}.onnx"
+    shipped = BUNDLED_MODEL.parent / name
+    if shipped.exists():
+        return shipped
+    path = Path(os.environ.get("SPIKELIP_CACHE") or Path.home() / ".cache" / "spikelip") / "onnx" / name
+    if not path.exists():
+        if not quiet:
+            print(f"exporting {net.name} to ONNX once ({path}) ...", file=sys.stderr)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp.onnx")
+        export_onnx(net, tmp)
+        os.replace(tmp, path)
+    return path

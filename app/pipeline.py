@@ -13,9 +13,11 @@ import numpy as np
 import torch
 
 from model.data import CentreCrop
-from stream.binner import DVSLIP_BIN_US, Binner, signed
-from stream.pacing import paced
+from stream.binner import CHUNK_BINS, DVSLIP_BIN_US, Binner, signed
+from stream.errors import SpikeLipError
+from stream.pacing import paced, sliced
 from stream.roi import Crop
+from stream.shedding import LoadShedder
 from stream.sources.base import EventSource
 
 MODEL_INPUT_SIDE = 88  # the paper's test transform: centre crop 88 of the 128 x 128 mouth crop
@@ -52,6 +54,9 @@ class Pipeline:
 
     `speed` paces file replay (1.0 = real time, None = as fast as possible); live sources are
     never paced. `record_spikes` asks the model for each layer's spikes (for the GUI rasters).
+    In real-time runs (live, or paced replay) a `LoadShedder` subsamples events while the
+    pipeline lags more than `max_lag_us` behind, so a flood degrades the input, never the pace;
+    `busy_s` sums the time spent binning and stepping (the real-time factor's numerator).
     """
 
     def __init__(
@@ -63,17 +68,42 @@ class Pipeline:
         speed: float | None = 1.0,
         bin_us: float = DVSLIP_BIN_US,
         record_spikes: bool = False,
+        max_lag_us: float | None = 3 * DVSLIP_BIN_US,
     ) -> None:
         self.source = source
         self.model = model
         self.readout = readout
         self.crop = crop or Crop(source.sensor)
+        side = MODEL_INPUT_SIDE
+        if self.crop.sensor.width < side or self.crop.sensor.height < side:
+            raise SpikeLipError(
+                f"{getattr(source, 'path', None) or source.name}: the model reads {side}x{side} pixels but the region "
+                f"given to it is {self.crop.sensor} (ROI {self.crop.roi} of the {source.sensor} sensor, scale "
+                f"{self.crop.scale}); choose a larger --roi or a smaller --scale"
+            )
         self.speed = None if source.live else speed
         self.binner = Binner(self.crop.sensor, bin_us=bin_us, rounding=source.binning)
         self.record_spikes = record_spikes
+        self.rate = 1.0 if source.live else self.speed  # stream seconds per wall second; None = max
+        self.shedder = LoadShedder(max_lag_us) if max_lag_us is not None and self.rate else None
         self.events_in = 0
         self.steps = 0
+        self.busy_s = 0.0
+        self._event_s = self._step_s = 0.0  # moving averages of event handling / model time per slice
+        self._clock0: tuple[float, int] | None = None  # (wall, stream us) at the first slice
         self._stop = False
+
+    @property
+    def events_dropped(self) -> int:
+        return self.shedder.dropped if self.shedder else 0
+
+    def lag_us(self, now_us: int, wall: float) -> float:
+        """How far (stream us) processing runs behind real time; 0 before the first slice."""
+        if self._clock0 is None:
+            self._clock0 = (wall, now_us)
+            return 0.0
+        wall0, stream0 = self._clock0
+        return (wall - wall0) * 1e6 * self.rate - (now_us - stream0)
 
     def stop(self) -> None:
         """Ask the loop to end after the current step (from another thread)."""
@@ -84,15 +114,24 @@ class Pipeline:
         for events, now_us in self._slices():
             t_available = time.perf_counter()
             self.events_in += len(events)
+            if self.shedder is not None and now_us is not None:
+                share = self._event_s / (self._event_s + self._step_s) if self._event_s else 0.0
+                events = self.shedder(events, self.lag_us(now_us, t_available), share)
             closed = [self.binner.push(self.crop(events))]
             if now_us is not None:
                 closed.append(self.binner.advance(now_us))
+            event_s = time.perf_counter() - t_available
+            step_s = 0.0
             for bins in closed:
                 for index, frame in zip(bins.index, bins.frames):
                     result, state = self._step(int(index), frame, state, t_available)
+                    step_s += result.t_published - result.t_binned
                     yield result
                     if self._stop:
                         return
+            self.busy_s += event_s + step_s
+            self._event_s += 0.05 * (event_s - self._event_s)
+            self._step_s += 0.05 * (step_s - self._step_s)
         tail = self.binner.flush()
         for index, frame in zip(tail.index, tail.frames):
             result, state = self._step(int(index), frame, state, time.perf_counter())
@@ -101,9 +140,15 @@ class Pipeline:
     def _slices(self):
         if self.source.live:
             for events in self.source:
-                yield events, self.source.now_us()
-        else:
+                now_us = self.source.now_us()
+                if now_us is None and len(events):
+                    now_us = int(events["t"][-1])
+                yield events, now_us
+        elif self.speed:
             yield from paced(self.source, self.speed)
+        else:  # slices of at most CHUNK_BINS bins: a sparse batch spanning minutes closes them a few at a time
+            b = self.binner
+            yield from sliced(self.source, CHUNK_BINS * b.bin_us, b.max_gap_bins * b.bin_us)
 
     def _step(self, index: int, frame: np.ndarray, state, t_available: float):
         t_binned = time.perf_counter()

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from app.commands.replay import display_available
-from app.models import load_model
-from app.options import add_spatial_arguments, crop_for
+from app.models import RUNTIMES, load_model
+from app.options import add_disconnect_argument, add_spatial_arguments, crop_for
 from app.pipeline import Pipeline
 
 NAME = "demo"
@@ -14,11 +14,15 @@ def add_arguments(p) -> None:
     p.add_argument("--camera", metavar="NAME", help="camera to open (default: the first one found)")
     p.add_argument("--model", metavar="NAME_OR_PATH", help="model name, config JSON or checkpoint (default: the bundled model)")
     p.add_argument("--headless", action="store_true", help="no window: print predictions on the terminal")
+    p.add_argument("--runtime", default="fastest", choices=(*RUNTIMES, "fastest"),
+                   help="headless: how the model is stepped, torch (eager) or onnx (onnxruntime); default the "
+                        "fastest (the window always uses torch: its spike rasters need the layers' spikes)")
+    add_disconnect_argument(p, "wait")
     add_spatial_arguments(p)
 
 
 def run(args) -> int:
-    from stream.sources.camera import CameraSource
+    from stream.sources.camera import open_camera
 
     if not args.headless and display_available():
         from app.gui import run_camera_window
@@ -26,12 +30,15 @@ def run(args) -> int:
         return run_camera_window(args)
     from model import Readout
 
-    net, words, description = load_model(args.model)
-    with CameraSource(args.camera) as source:
+    net, words, description = load_model(args.model, runtime=args.runtime)
+    with open_camera(args.camera, args.on_disconnect) as source:
         crop = crop_for(source.sensor, args)
         print(f"live from {source.name} ({source.sensor}, ROI {crop.roi}) with model {description}; Ctrl-C to stop")
-        last_word = None
+        last_word = notice = None
         for r in Pipeline(source, net, Readout(words), crop=crop):
+            if getattr(source, "notice", None) != notice:
+                notice = source.notice
+                print(notice, flush=True)
             word, prob = r.top5[0]
             if word != last_word:
                 print(f"t={r.t_us / 1e6:8.2f}s  {word} ({prob:.2f})", flush=True)

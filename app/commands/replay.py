@@ -1,6 +1,7 @@
 """`spikelip replay [PATH]`: run a recording or clip through the model, in the GUI or headless."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -10,11 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
-from app.models import ASSETS, load_model, use_streaming_threads
+from app.models import ASSETS, RUNTIMES, load_model, use_streaming_threads
 from app.options import add_spatial_arguments, crop_for
 from app.pipeline import Pipeline
 from stream.errors import SpikeLipError
 from stream.sources import open_file
+from stream.writer import finalise_on_sigterm
 
 NAME = "replay"
 HELP = "replay a recording or DVS-Lip clip through the model (default: the bundled sample)"
@@ -27,6 +29,9 @@ def add_arguments(p) -> None:
     p.add_argument("--speed", type=float, default=1.0, metavar="X",
                    help="replay speed: 1 = real time, 2 = twice as fast, 0 = as fast as possible (default 1)")
     p.add_argument("--headless", action="store_true", help="no window: print predictions on the terminal")
+    p.add_argument("--runtime", default="fastest", choices=(*RUNTIMES, "fastest"),
+                   help="headless: how the model is stepped, torch (eager) or onnx (onnxruntime); default the "
+                        "fastest (the window always uses torch: its spike rasters need the layers' spikes)")
     p.add_argument("--jsonl", metavar="OUT", help="write one JSON object per timestep to OUT")
     p.add_argument("--every", type=float, default=0.5, metavar="S",
                    help="headless: print a line every S seconds of stream time (default 0.5)")
@@ -58,15 +63,17 @@ def run(args) -> int:
 
 def run_headless(path: Path, args) -> int:
     use_streaming_threads()
-    net, words, description = load_model(args.model)
+    net, words, description = load_model(args.model, runtime=args.runtime)
     from model import Readout
 
-    with open_file(path) as source:
-        crop = crop_for(source.sensor, args)
+    # SIGTERM unwinds like Ctrl-C, so the JSONL file keeps every step written before it
+    with open_file(path) as source, finalise_on_sigterm():
+        crop = crop_for(source.sensor, args, origin=path)
         pipeline = Pipeline(source, net, Readout(words), crop=crop, speed=args.speed or None)
         print(f"replaying {path} ({source.sensor} {source.name}, ROI {crop.roi} -> {crop.sensor}) "
               f"with model {description}, speed {'max' if not args.speed else f'{args.speed:g}x'}")
-        out = open(args.jsonl, "w") if args.jsonl else None
+        with _jsonl_errors(args.jsonl):
+            out = open(args.jsonl, "w") if args.jsonl else None
         latencies, model_ms = [], []
         t_first = None
         wall0 = time.perf_counter()
@@ -79,17 +86,23 @@ def run_headless(path: Path, args) -> int:
                 t_first = r.t_us if t_first is None else t_first
                 last = r
                 if out:
-                    out.write(json.dumps(_jsonl_record(r)) + "\n")
+                    with _jsonl_errors(args.jsonl):
+                        out.write(json.dumps(_jsonl_record(r)) + "\n")
                 if next_print is None or r.t_us >= next_print:
                     next_print = r.t_us + int(args.every * 1e6)
                     top = "  ".join(f"{w} {p:.2f}" for w, p in r.top5[:3])
                     print(f"t={(r.t_us - t_first) / 1e6:6.2f}s  events/bin {r.events:6d}  top: {top}", flush=True)
         finally:
             if out:
-                out.close()
+                with _jsonl_errors(args.jsonl):
+                    out.close()
         wall = time.perf_counter() - wall0
         for warning in source.warnings:
             print(f"warning: {warning}")
+        if pipeline.binner.skipped_bins:
+            b = pipeline.binner
+            print(f"warning: {path}: skipped {b.skipped_bins:,} empty bins ({b.skipped_bins * b.bin_us / 1e6:,.1f} s) "
+                  f"in pauses longer than {b.max_gap_bins * b.bin_us / 1e6:g} s")
     if last is None:
         print("no events: nothing to replay")
         return 0
@@ -104,6 +117,15 @@ def run_headless(path: Path, args) -> int:
     if args.jsonl:
         print(f"wrote {pipeline.steps} timesteps to {args.jsonl}")
     return 0
+
+
+@contextlib.contextmanager
+def _jsonl_errors(name: str | None):
+    """An unwritable --jsonl path or a full disk is one clear error, not a traceback."""
+    try:
+        yield
+    except OSError as exc:
+        raise SpikeLipError(f"{name}: cannot write ({exc.strerror or exc}); free some space or choose another --jsonl path") from None
 
 
 def _jsonl_record(r) -> dict:

@@ -127,7 +127,7 @@ def test_runner_api_and_load_model(exported, stream):
     _, path = exported
     net, words, description = load_model(str(path))
     assert isinstance(net, OnnxRunner) and net.eval() is net
-    assert words == net.words and description == str(path)
+    assert words == net.words and description == f"{path} (onnx)"
     with pytest.raises(SpikeLipError, match="record"):
         net.step(stream[:, 0], net.initial_state(1), record=True)
     with pytest.raises(SpikeLipError, match="batch 1"):
