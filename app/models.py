@@ -21,8 +21,9 @@ def use_streaming_threads() -> None:
     torch.set_num_threads(1)
 
 
-# Runtimes a streamable model can be stepped with, fastest first (benchmarks/bench_runtime.py).
-RUNTIMES = ("onnx", "torch")
+# Runtimes a streamable model can be stepped with, fastest first (benchmarks/bench_runtime.py):
+# sparse = one onnxruntime graph with gather-sparse GRU layers, onnx = the dense export.
+RUNTIMES = ("sparse", "onnx", "torch")
 
 
 def load_model(spec: str | None = None, quiet: bool = False, runtime: str | None = None):
@@ -30,7 +31,8 @@ def load_model(spec: str | None = None, quiet: bool = False, runtime: str | None
 
     A spec ending in .onnx (from `spikelip export`) loads a `model.runtime.OnnxRunner`, which
     steps like a streamable Network but cannot record spikes or run whole clips. `runtime`
-    "onnx" exports any other streamable model to onnxruntime (cached, see `onnx_file_for`);
+    "onnx" and "sparse" export any other streamable model to onnxruntime (cached, see
+    `onnx_file_for`);
     "fastest" picks the first runtime of `RUNTIMES` that can run it; None is torch, or onnx for
     an .onnx file.
 
@@ -69,10 +71,10 @@ def _with_runtime(net, runtime: str, description: str, quiet: bool):
         raise SpikeLipError(f"unknown runtime {runtime!r}; choose one of {', '.join(RUNTIMES)} or fastest")
     if runtime == "fastest":
         runtime = next(r for r in RUNTIMES if r == "torch" or net.streamable)
-    if runtime == "onnx":
+    if runtime in ("onnx", "sparse"):
         from model.runtime import OnnxRunner
 
-        net = OnnxRunner(onnx_file_for(net, quiet))
+        net = OnnxRunner(onnx_file_for(net, quiet, sparse=runtime == "sparse"))
     return net, net.words, f"{description} ({runtime})"
 
 
@@ -88,13 +90,13 @@ def weights_digest(net) -> str:
     return digest.hexdigest()[:16]
 
 
-def onnx_file_for(net, quiet: bool = False) -> Path:
+def onnx_file_for(net, quiet: bool = False, sparse: bool = False) -> Path:
     """The ONNX step export of `net`: shipped beside the bundled model, or made once per distinct
     weights into the cache folder (SPIKELIP_CACHE, default ~/.cache/spikelip); exporting takes
     seconds, loading milliseconds."""
     from model.onnx_export import export_onnx
 
-    name = f"{net.name}-{weights_digest(net)}.onnx"
+    name = f"{net.name}-{weights_digest(net)}{'-sparse' if sparse else ''}.onnx"
     shipped = BUNDLED_MODEL.parent / name
     if shipped.exists():
         return shipped
@@ -103,6 +105,6 @@ def onnx_file_for(net, quiet: bool = False) -> Path:
         if not quiet:
             print(f"exporting {net.name} to ONNX once ({path}) ...", file=sys.stderr)
         tmp = path.with_suffix(f".{os.getpid()}.tmp.onnx")
-        export_onnx(net, tmp)
+        export_onnx(net, tmp, sparse=sparse)
         os.replace(tmp, path)
     return path

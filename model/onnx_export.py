@@ -10,6 +10,9 @@ The file's metadata_props hold, under the key "spikelip", a JSON object with the
 structure (nested NamedTuples, leaves numbered in input order), the state shapes, the config
 and the word list, so `model.runtime.OnnxRunner` can rebuild the state and label the logits
 without the PyTorch model. Opset 18, torch's default (dynamo) exporter, no external data.
+With `sparse=True` the same interface computes the step as `model.runtime.SparseStep` does
+(gather-sparse recurrent layers): the graph `model.runtime.HybridRunner` runs; the metadata's
+"sparse" says which.
 """
 from __future__ import annotations
 
@@ -114,9 +117,10 @@ class _Step(nn.Module):
         return (logits, *flatten_leaves(new))
 
 
-def export_onnx(net, path, opset: int = 18) -> Path:
+def export_onnx(net, path, opset: int = 18, sparse: bool = False) -> Path:
     """Write net's step function (batch 1) to `path` as one ONNX file; returns the path.
 
+    sparse: export `model.runtime.SparseStep(net)` instead (same inputs, outputs and metadata).
     Raises SpikeLipError for a model that cannot stream (centred frontend, bidirectional GRU).
     """
     if opset < 17:
@@ -144,8 +148,14 @@ def export_onnx(net, path, opset: int = 18) -> Path:
             n = len(leaves)
             input_names = ["x"] + [f"state.{i}" for i in range(n)]
             output_names = ["logits"] + [f"new_state.{i}" for i in range(n)]
+            if sparse:
+                from model.runtime import SparseStep
+
+                stepper = SparseStep(net)
+            else:
+                stepper = net
             program = torch.onnx.export(
-                _Step(net, spec).eval(),
+                _Step(stepper, spec).eval(),
                 (x, *leaves),
                 input_names=input_names,
                 output_names=output_names,
@@ -171,6 +181,7 @@ def export_onnx(net, path, opset: int = 18) -> Path:
         "state_shapes": [list(t.shape) for t in leaves],
         "frame_shape": list(net.frame_shape),
         "num_classes": int(net.config["num_classes"]),
+        "sparse": sparse,
         "opset": opset,
         "torch": torch.__version__,
     }

@@ -15,7 +15,8 @@ def add_arguments(p) -> None:
     p.add_argument("--model", metavar="NAME_OR_PATH", help="model name, config JSON or checkpoint (default: the bundled model)")
     p.add_argument("--headless", action="store_true", help="no window: print predictions on the terminal")
     p.add_argument("--runtime", default="fastest", choices=(*RUNTIMES, "fastest"),
-                   help="headless: how the model is stepped, torch (eager) or onnx (onnxruntime); default the "
+                   help="headless: how the model is stepped, torch (eager), onnx (onnxruntime) or sparse (onnxruntime, "
+                        "gather-sparse GRU); default the "
                         "fastest (the window always uses torch: its spike rasters need the layers' spikes)")
     add_disconnect_argument(p, "wait")
     add_spatial_arguments(p)

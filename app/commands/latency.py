@@ -40,7 +40,8 @@ def add_arguments(p) -> None:
                    help="file replay speed (default 1 = real time; 0 = as fast as possible)")
     p.add_argument("--model", metavar="NAME_OR_PATH", help="model name, config, checkpoint or .onnx (default: the bundled model)")
     p.add_argument("--runtime", default="fastest", choices=(*RUNTIMES, "fastest"),
-                   help="how the model is stepped: torch (eager), onnx (onnxruntime); default the fastest")
+                   help="how the model is stepped: torch (eager), onnx (onnxruntime), sparse (onnxruntime with "
+                        "gather-sparse GRU layers); default the fastest")
     p.add_argument("--compare", action="store_true",
                    help="step several models and runtimes on the same bins, interleaved, and print them side by side")
     p.add_argument("--models", default=",".join(COMPARE_MODELS), metavar="A,B",

@@ -30,7 +30,8 @@ def add_arguments(p) -> None:
                    help="replay speed: 1 = real time, 2 = twice as fast, 0 = as fast as possible (default 1)")
     p.add_argument("--headless", action="store_true", help="no window: print predictions on the terminal")
     p.add_argument("--runtime", default="fastest", choices=(*RUNTIMES, "fastest"),
-                   help="headless: how the model is stepped, torch (eager) or onnx (onnxruntime); default the "
+                   help="headless: how the model is stepped, torch (eager), onnx (onnxruntime) or sparse (onnxruntime, "
+                        "gather-sparse GRU); default the "
                         "fastest (the window always uses torch: its spike rasters need the layers' spikes)")
     p.add_argument("--jsonl", metavar="OUT", help="write one JSON object per timestep to OUT")
     p.add_argument("--every", type=float, default=0.5, metavar="S",
