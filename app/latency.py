@@ -207,7 +207,8 @@ def measure(pipeline, duration_s: float | None = None, words: WordClock | None =
 
 
 def binned_frames(source, crop, max_s: float | None = None) -> tuple[list[np.ndarray], list[float]]:
-    """All bins of a source (cropped) and, for each, the binning time (ms) of the batch that closed it."""
+    """All bins of a source (cropped) and, for each, its share of the binning time (ms) of the
+    batch that closed it (a recording's batch may close dozens of bins at once)."""
     binner = Binner(crop.sensor, rounding=source.binning)
     frames, bin_ms = [], []
     t0 = None
@@ -219,7 +220,7 @@ def binned_frames(source, crop, max_s: float | None = None) -> tuple[list[np.nda
         bins = binner.push(crop(batch))
         ms = (time.perf_counter() - start) * 1e3
         frames += list(bins.frames)
-        bin_ms += [ms] * len(bins.frames)
+        bin_ms += [ms / max(len(bins.frames), 1)] * len(bins.frames)
         if max_s is not None and batch["t"][-1] - t0 >= max_s * 1e6:
             break
     tail = binner.flush()

@@ -182,9 +182,10 @@ def _print_compare(runs: dict) -> None:
     for model in dict.fromkeys(k.split(" / ")[0] for k in labels):
         mine = [k for k in labels if k.startswith(model + " / ")]
         if len(mine) > 1:
-            base = runs[mine[-1]]["stages"]["model"]["p50_ms"]
-            ratios = ", ".join(f"{k.split(' / ')[1]} {base / runs[k]['stages']['model']['p50_ms']:.2f}x" for k in mine)
-            print(f"  {model}: model step speed vs {mine[-1].split(' / ')[1]} (p50): {ratios}")
+            ref = next((k for k in mine if k.endswith(" / onnx")), mine[-1])
+            ratios = {q: ", ".join(f"{k.split(' / ')[1]} {runs[ref]['stages']['model'][q] / runs[k]['stages']['model'][q]:.2f}x"
+                                   for k in mine) for q in ("p50_ms", "p99_ms")}
+            print(f"  {model}: model step speed-up vs {ref.split(' / ')[1]}: p50 {ratios['p50_ms']}; p99 {ratios['p99_ms']}")
 
 
 def _save(args, report: dict, runs: dict) -> None:

@@ -132,7 +132,7 @@ def test_compare_steps_every_runtime_on_the_same_bins(sentence, tiny_config, tmp
     assert len(steps) == 1 and steps.pop() >= 70
     for r in runs.values():
         assert r["stages"]["model"]["p50_ms"] > 0 and "end_to_end" in r["stages"]
-    assert "model step speed vs" in capsys.readouterr().out
+    assert "model step speed-up vs onnx" in capsys.readouterr().out
 
 
 def test_bad_runtime_for_an_onnx_file_is_one_line(tmp_path, capsys):
