@@ -96,10 +96,14 @@ def screenshot_when(app: QtWidgets.QApplication, window: MainWindow, out: Path, 
             print(f"error: {window.failed}", file=sys.stderr)
             result["rc"] = 2
         window.close()
-        app.quit()
+        loop.quit()
 
+    # A local loop rather than app.exec()/app.quit(): quitting the application would leave it
+    # quitting for whatever runs next in the process (measured: the next window's worker output
+    # was never delivered).
+    loop = QtCore.QEventLoop()
     timer = QtCore.QTimer()
     timer.timeout.connect(check)
     timer.start(POLL_MS)
-    app.exec()
+    loop.exec()
     return result["rc"]
