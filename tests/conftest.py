@@ -1,10 +1,14 @@
 """Shared test setup: Qt must render offscreen on machines without a screen."""
 import os
 
+import pytest
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-# ONNX exports made by tests go to a throwaway cache, not the user's ~/.cache/spikelip.
-if "SPIKELIP_CACHE" not in os.environ:
-    import tempfile
 
-    os.environ["SPIKELIP_CACHE"] = tempfile.mkdtemp(prefix="spikelip-test-cache-")
+@pytest.fixture(scope="session", autouse=True)
+def onnx_cache(tmp_path_factory):
+    """ONNX exports made by tests go to pytest's temporary folders (pruned by pytest), not the
+    user's ~/.cache/spikelip."""
+    if "SPIKELIP_CACHE" not in os.environ:
+        os.environ["SPIKELIP_CACHE"] = str(tmp_path_factory.mktemp("onnx-cache"))
