@@ -19,6 +19,7 @@ import numpy as np
 
 from app.pipeline import model_input
 from app.segment import SegmentedReadout
+from app.truth import WordSpan, spoken_at
 from model.readout import Readout
 from stream.binner import DVSLIP_BIN_US, Binner
 
@@ -98,7 +99,7 @@ class WordClock:
     stayed the committed word (the segmenter's hangover only confirms that the lips stopped).
     """
 
-    def __init__(self, readout: SegmentedReadout, truth: list[dict], bin_us: float = DVSLIP_BIN_US) -> None:
+    def __init__(self, readout: SegmentedReadout, truth: list[WordSpan], bin_us: float = DVSLIP_BIN_US) -> None:
         self.readout = readout
         self.truth = truth
         self.bin_us = bin_us
@@ -122,11 +123,7 @@ class WordClock:
 
     def _commit(self, word, commit_us: float, processing_ms: float) -> None:
         start, end = word.start_s * 1e6, word.end_s * 1e6
-        best, overlap = None, 0.0
-        for w in self.truth:
-            o = min(end, w["end_us"]) - max(start, w["start_us"])
-            if o > overlap:
-                best, overlap = w, o
+        best = spoken_at(self.truth, start, end)
         decided_us, decided_ms = commit_us, processing_ms
         for t_us, top1, ms in reversed(self._since_onset):
             if top1 != word.word:
@@ -134,9 +131,9 @@ class WordClock:
             decided_us, decided_ms = t_us, ms
         commit = decision = None
         if best is not None:
-            commit = (commit_us - best["end_us"]) / 1e3 + processing_ms
-            decision = min((decided_us - best["end_us"]) / 1e3 + decided_ms, commit)
-        self.words.append(WordTiming(word.word, word.confidence, best and best["word"], commit, decision))
+            commit = (commit_us - best.end) / 1e3 + processing_ms
+            decision = min((decided_us - best.end) / 1e3 + decided_ms, commit)
+        self.words.append(WordTiming(word.word, word.confidence, best.word if best else None, commit, decision))
 
     def report(self) -> dict:
         matched = [w for w in self.words if w.truth is not None]
@@ -144,7 +141,7 @@ class WordClock:
         return {
             "true_words": len(self.truth),
             "committed": len(self.words),
-            "detected": sum(1 for w in self.truth if w["word"] in found),
+            "detected": sum(1 for w in self.truth if w.word in found),
             "correct": sum(w.correct for w in matched),
             "commit_latency": summary([w.commit_ms for w in matched]),
             "decision_latency": summary([w.decision_ms for w in matched]),

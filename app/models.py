@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 from stream.errors import SpikeLipError
 from stream.sources.npy import dvslip_words
@@ -26,8 +27,15 @@ def use_streaming_threads() -> None:
 RUNTIMES = ("sparse", "onnx", "torch")
 
 
+class LoadedModel(NamedTuple):
+    net: object  # model.Network, or a model.runtime.OnnxRunner with the same step API
+    words: list[str]
+    description: str  # what was loaded and how it runs, for people: "small (untrained) (sparse)"
+    runtime: str  # the runtime it resolved to: one of RUNTIMES
+
+
 def load_model(spec: str | None = None, quiet: bool = False, runtime: str | None = None):
-    """Return `(net, words, description)` for `spec`; `None` means the bundled model.
+    """A `LoadedModel` for `spec`; `None` means the bundled model.
 
     A spec ending in .onnx (from `spikelip export`) loads a `model.runtime.OnnxRunner`, which
     steps like a streamable Network but cannot record spikes or run whole clips. `runtime`
@@ -60,12 +68,12 @@ def load_model(spec: str | None = None, quiet: bool = False, runtime: str | None
         if runtime not in (None, "onnx", "fastest"):
             raise SpikeLipError(f"{spec}: an ONNX file runs with the onnx runtime only, not {runtime!r}")
         net = OnnxRunner(spec)
-        return net, net.words, f"{spec} (onnx)"
+        return LoadedModel(net, net.words, f"{spec} (onnx)", "onnx")
     return _with_runtime(build(spec).eval(), runtime, str(spec), quiet)
 
 
 def _with_runtime(net, runtime: str, description: str, quiet: bool):
-    """`net` wrapped for `runtime`, its words, and a description naming the runtime."""
+    """`net` wrapped for `runtime` as a `LoadedModel`."""
     runtime = runtime or "torch"
     if runtime not in (*RUNTIMES, "fastest"):
         raise SpikeLipError(f"unknown runtime {runtime!r}; choose one of {', '.join(RUNTIMES)} or fastest")
@@ -75,7 +83,7 @@ def _with_runtime(net, runtime: str, description: str, quiet: bool):
         from model.runtime import OnnxRunner
 
         net = OnnxRunner(onnx_file_for(net, quiet, sparse=runtime == "sparse"))
-    return net, net.words, f"{description} ({runtime})"
+    return LoadedModel(net, net.words, f"{description} ({runtime})", runtime)
 
 
 def weights_digest(net) -> str:

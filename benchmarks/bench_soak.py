@@ -90,7 +90,7 @@ def main() -> int:
         n_events = int(args.rate * args.file_seconds)
         print(f"writing a {args.file_seconds:g} s recording ({n_events:,} events) ...", flush=True)
         written = write_file(path, n_events, args.rate, max(1, int(args.rate / 100)))
-        net, words, description = load_model(quiet=True)
+        net, words, description, _ = load_model(quiet=True)
         source = Looped(path)
         pipeline = Pipeline(source, net, Readout(words), speed=None)
         gc.collect()

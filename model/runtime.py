@@ -256,60 +256,6 @@ class GatherGRU(nn.Module):
         return s, SpikGRUState(i, v, s)
 
 
-def _gather_layers(net, max_density: float) -> list[GatherGRU]:
-    if not net.streamable:
-        raise SpikeLipError(f"model {net.name!r} is not streamable")
-    return [GatherGRU(layer, max_density) for layer in net.backend]
-
-
-def _backend_step(layers, h: torch.Tensor, states) -> tuple[torch.Tensor, tuple]:
-    """Features h through the gather-sparse layers: (last layer's spikes, new layer states)."""
-    new = []
-    for layer, st in zip(layers, states):
-        h, st = layer.step(h, st)
-        new.append(st)
-    return h, tuple(new)
-
-
-class GatherBackendNetwork:
-    """A streamable Network stepped with its eager frontend and a gather-sparse GRU backend.
-
-    Same streaming API as Network (`initial_state`, `step`, `words`, `config`, `eval`); build
-    it after loading the weights (the transposed weights are copied once).
-    """
-
-    streamable = True
-    training = False
-
-    def __init__(self, net, max_density: float = 0.3):
-        self.layers = _gather_layers(net, max_density)
-        self.net = net.eval()
-        self.words, self.config, self.frame_shape = net.words, net.config, net.frame_shape
-
-    @property
-    def name(self) -> str:
-        return self.net.name
-
-    def eval(self):
-        return self
-
-    def initial_state(self, batch_size: int = 1):
-        if batch_size != 1:
-            raise SpikeLipError("the gather backend runs batch 1 only")
-        return self.net.initial_state(1)
-
-    def step(self, x_t, state, record: bool = False):
-        from model.network import NetworkState
-
-        if record:
-            raise SpikeLipError("the gather-backend model cannot record spikes; use the plain model")
-        with torch.no_grad():
-            h, front = self.net.frontend.step(x_t, state.frontend)
-            h, back = _backend_step(self.layers, h, state.backend)
-            logits = self.net.readout(h.unsqueeze(0) if h.dim() == 1 else h)
-        return logits, NetworkState(front, back)
-
-
 # --- one onnxruntime graph: dense convolutions, gather-sparse recurrent layers -----------------
 
 class _BinwiseConv3d(nn.Module):
@@ -340,7 +286,9 @@ class SparseStep(nn.Module):
 
     def __init__(self, net):
         super().__init__()
-        self.layers = nn.ModuleList(_gather_layers(net, 0.3))
+        if not net.streamable:
+            raise SpikeLipError(f"model {net.name!r} is not streamable")
+        self.layers = nn.ModuleList(GatherGRU(layer, 0.3) for layer in net.backend)
         self.frontend = copy.deepcopy(net.frontend).eval()
         stem = self.frontend.stages[0]
         stem.conv = _BinwiseConv3d(stem.conv)
@@ -350,8 +298,11 @@ class SparseStep(nn.Module):
         from model.network import NetworkState
 
         h, front = self.frontend.step(x_t, state.frontend)
-        h, back = _backend_step(self.layers, h, state.backend)
-        return self.readout(h), NetworkState(front, back)
+        back = []
+        for layer, st in zip(self.layers, state.backend):
+            h, st = layer.step(h, st)
+            back.append(st)
+        return self.readout(h), NetworkState(front, tuple(back))
 
 
 class HybridRunner(OnnxRunner):

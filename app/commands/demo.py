@@ -31,7 +31,7 @@ def run(args) -> int:
         return run_camera_window(args)
     from model import Readout
 
-    net, words, description = load_model(args.model, runtime=args.runtime)
+    net, words, description, _ = load_model(args.model, runtime=args.runtime)
     with open_camera(args.camera, args.on_disconnect) as source:
         crop = crop_for(source.sensor, args)
         print(f"live from {source.name} ({source.sensor}, ROI {crop.roi}) with model {description}; Ctrl-C to stop")

@@ -29,7 +29,7 @@ def run(args) -> int:
     from model.data import DvsLipDataset
     from model.evaluate import evaluate, plot_accuracy_over_time, plot_confusion
 
-    net, words, description = load_model(args.model)
+    net, words, description, _ = load_model(args.model)
     dataset = DvsLipDataset(args.data, args.split, words)
     result = {"model": description, "data": str(Path(args.data).resolve()), "split": args.split,
               **evaluate(net, dataset, batch_size=args.batch_size, workers=args.workers)}

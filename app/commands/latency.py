@@ -16,6 +16,7 @@ from app.models import RUNTIMES, load_model, use_streaming_threads
 from app.options import add_spatial_arguments, crop_for
 from app.pipeline import Pipeline
 from app.segment import SegmentedReadout
+from app.truth import read_sentence
 from model import Readout
 from stream.binner import DVSLIP_BIN_US
 from stream.errors import SpikeLipError
@@ -59,7 +60,7 @@ def run(args) -> int:
     use_streaming_threads()
     if args.compare:
         return _run_compare(args)
-    net, words, description = load_model(args.model, runtime=args.runtime)
+    net, words, description, runtime = load_model(args.model, runtime=args.runtime)
     source, label, truth = _open_source(args)
     with source:
         crop = crop_for(source.sensor, args)
@@ -73,7 +74,7 @@ def run(args) -> int:
               f"speed {'max' if not speed else f'{speed:g}x'}" + (f", {duration:g} s" if duration else ""), flush=True)
         report = measure(pipeline, duration, clock, camera_clock=source.live and args.camera is not None)
         warnings = list(source.warnings)
-    report = {"input": label, "model": description, "runtime": description.rsplit("(", 1)[-1].rstrip(")"),
+    report = {"input": label, "model": description, "runtime": runtime,
               "speed": speed, **report}
     _print_report(report)
     for w in warnings:
@@ -101,19 +102,7 @@ def _open_source(args):
     from app.commands.replay import DEFAULT_SAMPLE
 
     path = Path(args.path) if args.path else DEFAULT_SAMPLE
-    return open_file(path), str(path), _ground_truth(path)
-
-
-def _ground_truth(path: Path):
-    """Word spans from a SynthLip sentence's JSON beside the recording, if there is one."""
-    meta = path.with_suffix(".json")
-    if not meta.is_file():
-        return None
-    try:
-        words = json.loads(meta.read_text()).get("words")
-        return [{"word": w["word"], "start_us": int(w["start_us"]), "end_us": int(w["end_us"])} for w in words]
-    except (ValueError, TypeError, KeyError, AttributeError):
-        return None  # some other JSON: no ground truth, but the latency run goes on
+    return open_file(path), str(path), read_sentence(path)[1]
 
 
 def _run_compare(args) -> int:
@@ -126,7 +115,7 @@ def _run_compare(args) -> int:
     for m in models:
         spec = None if m == "small" and args.model is None else m
         for r in runtimes:
-            net, words, description = load_model(spec, quiet=True, runtime=r)
+            net, words, description, _ = load_model(spec, quiet=True, runtime=r)
             runners[f"{m} / {r}"] = (net, words)
     source, label, _ = _open_source(args)
     with source:

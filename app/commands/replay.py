@@ -64,7 +64,7 @@ def run(args) -> int:
 
 def run_headless(path: Path, args) -> int:
     use_streaming_threads()
-    net, words, description = load_model(args.model, runtime=args.runtime)
+    net, words, description, _ = load_model(args.model, runtime=args.runtime)
     from model import Readout
 
     # SIGTERM unwinds like Ctrl-C, so the JSONL file keeps every step written before it

@@ -24,7 +24,7 @@ from app.gui.playback import Playback
 from app.gui.predictions import SpeechIndicator, Top5Bars, TranscriptView
 from app.gui.raster_view import RasterView
 from app.gui.session import BIN_S, Failed, Finished, Notice, Session, Started, Step
-from app.gui.truth import read_word_times, spoken_at
+from app.truth import WordSpan, read_word_times, spoken_at
 from app.gui.worker import DurationProbe, Worker
 from app.models import ASSETS, load_model
 from app.segment import Word
@@ -70,7 +70,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.resize(1400, 850)
         self.setAcceptDrops(True)
         self.settings = settings or QtCore.QSettings("SpikeLip", "spikelip")
-        self.net, self.words, self.model_description = model or load_model(model_spec, quiet=True)
+        self.net, self.words, self.model_description, _ = model or load_model(model_spec, quiet=True)
         self.speed = speed
         self.cli_crop = (roi, scale) if roi is not None or scale != 1 else None
         self.spec: SourceSpec | None = None
@@ -85,7 +85,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.stats = LatencyStats()
         self._steps_since_paint = 0
         self._paint_count = 0
-        self._truth_sentence: list[tuple[float, float, str]] = []
+        self._truth_sentence: list[WordSpan] = []
 
         self._build_controls()
         self.controls.wait_box.setChecked(on_disconnect == "wait")
@@ -289,7 +289,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def set_model(self, spec: str | None) -> bool:
         QtWidgets.QApplication.setOverrideCursor(QtCore.Qt.CursorShape.WaitCursor)
         try:
-            self.net, self.words, self.model_description = load_model(spec, quiet=True)
+            self.net, self.words, self.model_description, _ = load_model(spec, quiet=True)
         except SpikeLipError as exc:
             self.status(str(exc), error=True)
             return False
@@ -412,14 +412,18 @@ class MainWindow(QtWidgets.QMainWindow):
             self.open_file(nxt[0], truth=nxt[1])
 
     def _commit(self, word: Word, clip: bool = False) -> None:
-        truth = self.spec.truth if clip else spoken_at(self._truth_sentence, word.start_s, word.end_s)
+        if clip:
+            truth = self.spec.truth
+        else:
+            spoken = spoken_at(self._truth_sentence, word.start_s, word.end_s)
+            truth = spoken.word if spoken else None
         self.transcript.add(word, truth)
 
     def _show_truth(self, predicted: str | None = None) -> None:
         truth = self.spec.truth if self.spec else None
         if truth is None:
             if self._truth_sentence:
-                words = " ".join(w for _, _, w in self._truth_sentence)
+                words = " ".join(w.word for w in self._truth_sentence)
                 self.truth_label.setText(f"<span style='color:{theme.css(theme.MUTED)}'>spoken: {words}</span>")
             else:
                 self.truth_label.setText("")

@@ -29,7 +29,7 @@ def model():
     from stream.sources.npy import dvslip_words
 
     net = build("small").eval()
-    return net, getattr(net, "words", None) or dvslip_words(), "small (test)"
+    return net, getattr(net, "words", None) or dvslip_words(), "small (test)", "torch"
 
 
 @pytest.fixture(autouse=True)

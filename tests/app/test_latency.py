@@ -10,6 +10,7 @@ from app.cli import main
 from app.latency import DEADLINE_MS, STAGES, WordClock, measure, summary
 from app.pipeline import Pipeline
 from app.segment import SegmentedReadout, WordSegmenter
+from app.truth import WordSpan
 from model import Readout, build
 from stream.binner import DVSLIP_BIN_US
 from stream.events import SensorSize, make_events
@@ -33,7 +34,7 @@ def test_word_clock_times_commits_from_the_true_word_end():
     words = ["about", "water"]
     seg = SegmentedReadout(Readout(words), WordSegmenter(on_rate=100, off_rate=40, min_on_steps=2,
                                                          hangover_steps=3, smooth_steps=1))
-    truth = [{"word": "water", "start_us": 200_000, "end_us": 600_000}]
+    truth = [WordSpan("water", 200_000, 600_000)]
     clock = WordClock(seg, truth)
     active = []
     for i in range(80):

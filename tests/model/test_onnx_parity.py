@@ -125,9 +125,9 @@ def test_runner_free_running_agrees_with_pytorch(exported, stream):
 
 def test_runner_api_and_load_model(exported, stream):
     _, path = exported
-    net, words, description = load_model(str(path))
+    net, words, description, runtime = load_model(str(path))
     assert isinstance(net, OnnxRunner) and net.eval() is net
-    assert words == net.words and description == f"{path} (onnx)"
+    assert words == net.words and description == f"{path} (onnx)" and runtime == "onnx"
     with pytest.raises(SpikeLipError, match="record"):
         net.step(stream[:, 0], net.initial_state(1), record=True)
     with pytest.raises(SpikeLipError, match="batch 1"):
@@ -175,12 +175,13 @@ def test_export_refuses_offline_model(tmp_path, capsys):
     assert main(["export", "--model", "small", "--out", str(tmp_path / "x.pt")]) == 2
 
 
-def test_gather_backend_matches_dense_step(exported, stream):
-    from model.runtime import GatherBackendNetwork, GatherGRU
+def test_sparse_step_matches_dense_step(exported, stream):
+    """The graph the sparse runtime exports (binwise stem, gather GRUs), run eagerly, = net.step."""
+    from model.runtime import GatherGRU, SparseStep
     from model.recurrent import SpikGRUState
 
     net, _ = exported
-    fast = GatherBackendNetwork(net)
+    fast = SparseStep(net)
     worst = 0.0
     with torch.inference_mode():
         state = net.initial_state(1)

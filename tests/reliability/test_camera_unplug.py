@@ -128,7 +128,7 @@ def window(qtbot, tmp_path, one_thread):
 
     application()  # sets torch to one thread; `one_thread` restores it
     settings = QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
-    w = MainWindow(model=(build("small").eval(), dvslip_words(), "small (test)"), settings=settings, speed=None)
+    w = MainWindow(model=(build("small").eval(), dvslip_words(), "small (test)", "torch"), settings=settings, speed=None)
     qtbot.addWidget(w)
     messages = []
     show = w.status
