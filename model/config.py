@@ -3,7 +3,9 @@
 A config is a flat dict; every field has a default (those of `paper-causal`), so a user's
 config file only needs the fields it changes. Bad fields are user errors (SpikeLipError).
 
-Fields: input_size (88), in_channels (2: ON, -OFF), num_classes; frontend_neuron: plif
+Fields: input_size (88), in_channels (2: ON, -OFF), num_classes; input_pool: sum k x k
+pixels of the input into one before the stem (1: none; event counts stay counts, so a
+pooled model sees a coarser sensor and costs about k^2 less); frontend_neuron: plif
 (learnable leak per channel), lif (fixed leak = alpha_init), if, or relu (ANN);
 frontend_mode: causal (streamable) or centred (the paper, offline); frontend_widths: the 4
 ResNet stage widths (the stem has the first); temporal_kernel: bins seen by the 3D stem;
@@ -28,6 +30,7 @@ DEFAULTS = {
     "name": "custom",
     "description": "",
     "input_size": 88,
+    "input_pool": 1,
     "in_channels": 2,
     "num_classes": 100,
     "frontend_neuron": "plif",
@@ -91,9 +94,11 @@ def validate(config: dict, source: str = "config") -> dict:
     for key, choices in _CHOICES.items():
         if cfg[key] not in choices:
             raise SpikeLipError(f"{source}: {key} must be one of {', '.join(choices)}, not {cfg[key]!r}")
-    for key in ("input_size", "in_channels", "num_classes", "temporal_kernel", "hidden_size", "num_layers"):
+    for key in ("input_size", "input_pool", "in_channels", "num_classes", "temporal_kernel", "hidden_size", "num_layers"):
         if not isinstance(cfg[key], int) or isinstance(cfg[key], bool) or cfg[key] < 1:
             raise SpikeLipError(f"{source}: {key} must be a positive integer, not {cfg[key]!r}")
+    if cfg["input_size"] % cfg["input_pool"]:
+        raise SpikeLipError(f"{source}: input_pool {cfg['input_pool']} must divide input_size {cfg['input_size']}")
     widths = cfg["frontend_widths"]
     if (
         not isinstance(widths, (list, tuple))

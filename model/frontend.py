@@ -214,13 +214,14 @@ class Frontend(nn.Module):
         in_channels: int = 2,
         input_size: int = 88,
         alpha_init: float = 0.9,
+        input_pool: int = 1,
     ):
         super().__init__()
         if mode not in MODES:
             raise ValueError(f"frontend mode must be one of {MODES}, not {mode!r}")
         if neuron not in NEURONS:
             raise ValueError(f"frontend neuron must be one of {NEURONS}, not {neuron!r}")
-        self.mode, self.in_channels, self.input_size = mode, in_channels, input_size
+        self.mode, self.in_channels, self.input_size, self.input_pool = mode, in_channels, input_size, input_pool
         self.out_features = widths[-1]
         spiking = neuron != "relu"
         stages = [
@@ -237,9 +238,13 @@ class Frontend(nn.Module):
         stages.append(Pool("frontend.head", in_ch, spiking, global_pool=True))
         self.stages = nn.ModuleList(stages)
 
+    def _pool_input(self, x: torch.Tensor) -> torch.Tensor:
+        """Sum of each k x k block: the counts a sensor with k-times-larger pixels would give."""
+        return F.avg_pool2d(x, self.input_pool) * (self.input_pool * self.input_pool)
+
     def sizes(self) -> list[int]:
         """Spatial size at the input of each stage."""
-        out, size = [], self.input_size
+        out, size = [], self.input_size // self.input_pool
         for stage in self.stages:
             out.append(size)
             size = stage.out_size(size)
@@ -256,12 +261,16 @@ class Frontend(nn.Module):
 
     def forward(self, x: torch.Tensor, rec: dict | None = None) -> torch.Tensor:
         """x (B, T, 2, S, S) -> features (B, T, w3)."""
+        if self.input_pool > 1:
+            x = _per_frame(self._pool_input, x)
         for stage in self.stages:
             x = stage(x, rec)
         return x.flatten(2)
 
     def step(self, x_t: torch.Tensor, state: tuple, rec: dict | None = None):
         """x_t (B, 2, S, S) -> (features (B, w3), new state)."""
+        if self.input_pool > 1:
+            x_t = self._pool_input(x_t)
         new = []
         for stage, st in zip(self.stages, state):
             x_t, st = stage.step(x_t, st, rec)

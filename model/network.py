@@ -54,6 +54,7 @@ class Network(nn.Module):
             cfg["in_channels"],
             cfg["input_size"],
             cfg["alpha_init"],
+            cfg["input_pool"],
         )
         self.drop_frontend = nn.Dropout(cfg["dropout_frontend"])
         layers, size = [], self.frontend.out_features

@@ -178,3 +178,21 @@ def test_offline_forward_sees_the_whole_clip():
         assert logits.shape == (2, 6, 100)
         # the backward GRU carries the last bin's input to the first step's logits
         assert not torch.equal(net(later)[:, 0], logits[:, 0])
+
+
+def test_input_pool_equals_a_network_on_coarser_pixels():
+    """input_pool k on S px == the same weights on S/k px frames of k x k event-count sums."""
+    pooled = model.build("small", input_pool=4, hidden_size=32, **TINY)
+    coarse = model.build("small", hidden_size=32, frontend_widths=SMALL_WIDTHS, input_size=10)
+    coarse.load_state_dict(pooled.state_dict())
+    make_active(pooled, events(4, T, 40, seed=2))
+    coarse.load_state_dict(pooled.state_dict())
+    coarse.eval()
+    x = events(2, T, 40, seed=1)
+    summed = x.reshape(2, T, 2, 10, 4, 10, 4).sum((4, 6))
+    with torch.inference_mode():
+        assert (pooled(x) - coarse(summed)).abs().max() <= 1e-5
+    rec = check_step_equals_forward(pooled, x)
+    assert_all_layers_active(rec)
+    with pytest.raises(SpikeLipError, match="input_pool 3 must divide input_size 88"):
+        model.build("small", input_pool=3)
