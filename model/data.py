@@ -5,13 +5,16 @@ Transforms are small callables on (T, 2, H, W) tensors, composed with `Compose`,
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import random
+import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm import tqdm
 
 from stream.binner import DVSLIP_BIN_US, DVSLIP_BINS, bin_clip, signed
 from stream.sources.npy import list_clips, read_clip
@@ -128,21 +131,29 @@ class DvsLipDataset(torch.utils.data.Dataset):
     """`root/{train,test}/<word>/<k>.npy` clips -> ((T, 2, 88, 88) float, label).
 
     `bins=90` is the reference (1.2 s, later events dropped); `bins=None` keeps each clip's own
-    length (use `pad_collate` to batch them).
+    length (use `pad_collate` to batch them). With `cache` (a folder, fixed `bins` only) the
+    binned clips are written there once (see `BinnedCache`) and read back each epoch.
     """
 
-    def __init__(self, root: str | os.PathLike, split: str, words: list[str], transform=None, bins: int | None = DVSLIP_BINS):
+    def __init__(self, root: str | os.PathLike, split: str, words: list[str], transform=None, bins: int | None = DVSLIP_BINS,
+                 cache: str | os.PathLike | None = None):
         self.root = Path(root)
         self.words = list(words)
         self.clips = list_clips(self.root, split, self.words)
         self.transform = transform or eval_transform()
         self.bins = bins
+        if cache and not bins:
+            raise ValueError("a binned-clip cache needs a fixed number of bins")
+        self.cache = BinnedCache(cache, split, self.clips, bins) if cache else None
 
     def __len__(self) -> int:
         return len(self.clips)
 
     def __getitem__(self, i: int):
         path, label = self.clips[i]
+        if self.cache is not None:
+            x = torch.from_numpy(signed(self.cache[i]))
+            return self.transform(x), label
         events, _ = read_clip(path)
         if self.bins:
             bins = self.bins
@@ -150,6 +161,52 @@ class DvsLipDataset(torch.utils.data.Dataset):
             bins = int(np.round(events["t"][-1] / DVSLIP_BIN_US)) + 1 if len(events) else 1
         x = torch.from_numpy(signed(bin_clip(events, bins=bins)))
         return self.transform(x), label
+
+
+class BinnedCache:
+    """Every clip of a split binned once and centre-cropped to 96 px, as uint8 counts in one
+    memory-mapped .npy: binning a clip costs more than a small model's training step on it.
+
+    The file name digests the clip list (paths, sizes, times) and `bins`, so a changed folder
+    makes a new file. Counts above 255 per pixel and bin (not seen in DVS-Lip) are clipped and
+    reported.
+    """
+
+    SIDE = 96
+
+    def __init__(self, folder: str | os.PathLike, split: str, clips: list[tuple[Path, int]], bins: int):
+        digest = hashlib.sha256(str(bins).encode())
+        for path, label in clips:
+            st = path.stat()
+            digest.update(f"{path.resolve()}|{label}|{st.st_size}|{st.st_mtime_ns}".encode())
+        self.path = Path(folder) / f"{split}-{digest.hexdigest()[:16]}.npy"
+        self._frames = None
+        if not self.path.exists():
+            self._build(clips, bins)
+
+    def _build(self, clips, bins: int) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
+        out = np.lib.format.open_memmap(tmp, "w+", np.uint8, (len(clips), bins, 2, self.SIDE, self.SIDE))
+        clipped = 0
+        for i, (path, _) in enumerate(tqdm(clips, desc=f"binning {self.path.name}", leave=False)):
+            events, _ = read_clip(path)
+            frames = CentreCrop(self.SIDE)(bin_clip(events, bins=bins))
+            clipped += int((frames > 255).sum())
+            out[i] = np.minimum(frames, 255)
+        out.flush()
+        del out
+        os.replace(tmp, self.path)  # complete or absent: an interrupted build is redone
+        if clipped:
+            print(f"warning: {clipped} pixel counts above 255 clipped in {self.path}", file=sys.stderr)
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        if self._frames is None:  # opened in each worker process, not pickled with the dataset
+            self._frames = np.load(self.path, mmap_mode="r")
+        return self._frames[i]
+
+    def __getstate__(self):
+        return {**self.__dict__, "_frames": None}
 
 
 def pad_collate(batch):

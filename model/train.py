@@ -52,6 +52,7 @@ class TrainConfig:
     temporal_augment: bool = True
     bins: int = 90
     workers: int = 2
+    cache: str = ""  # folder for binned clips, made once (~1.7 MB a clip); empty: bin every epoch
     seed: int = 0
     max_steps: int = 0  # stop after this many optimiser steps (0 = run every epoch); for smoke tests
     eval_every: int = 1  # epochs between test-set evaluations
@@ -118,8 +119,9 @@ def train(cfg: TrainConfig) -> dict:
         out.mkdir(parents=True, exist_ok=True)
 
     words = default_words(100)
-    train_set = DvsLipDataset(cfg.data, "train", words, train_transform(cfg.spatial_augment, cfg.temporal_augment), bins=cfg.bins)
-    test_set = DvsLipDataset(cfg.data, "test", words, eval_transform(), bins=cfg.bins)
+    train_set = DvsLipDataset(cfg.data, "train", words, train_transform(cfg.spatial_augment, cfg.temporal_augment),
+                              bins=cfg.bins, cache=cfg.cache or None)
+    test_set = DvsLipDataset(cfg.data, "test", words, eval_transform(), bins=cfg.bins, cache=cfg.cache or None)
     sampler = torch.utils.data.DistributedSampler(train_set, world, rank, seed=cfg.seed) if ddp else None
     net = build(cfg.model).to(device)
     model = torch.nn.parallel.DistributedDataParallel(net) if ddp else net

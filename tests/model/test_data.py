@@ -73,6 +73,31 @@ def test_dataset_item_is_the_signed_reference_binning_centre_cropped(tmp_path):
     assert varlen[0][0].shape[0] == int(np.round(ev["t"][-1] / (4e4 / 3))) + 1
 
 
+def test_cached_dataset_gives_the_same_items_and_rebuilds_when_the_folder_changes(tmp_path):
+    rng = np.random.default_rng(1)
+    for k in range(3):
+        n = 3000
+        ev = make_events(np.sort(rng.integers(0, 1_300_000, n)), rng.integers(0, 128, n), rng.integers(0, 128, n),
+                         rng.integers(0, 2, n))
+        save_clip(tmp_path / "data" / "test" / ("about", "water")[k % 2] / f"{k}.npy", ev)
+    words = ["about", "water"]
+    plain = DvsLipDataset(tmp_path / "data", "test", words)
+    cached = DvsLipDataset(tmp_path / "data", "test", words, cache=tmp_path / "cache")
+    files = list((tmp_path / "cache").glob("*.npy"))
+    assert len(files) == 1 and len(cached) == 3
+    for i in range(3):
+        (a, la), (b, lb) = plain[i], cached[i]
+        assert la == lb and torch.equal(a, b)
+    stamp = files[0].stat().st_mtime_ns
+    DvsLipDataset(tmp_path / "data", "test", words, cache=tmp_path / "cache")
+    assert files[0].stat().st_mtime_ns == stamp  # reused, not rebuilt
+    save_clip(tmp_path / "data" / "test" / "water" / "9.npy", make_events([10], [64], [64], [1]))
+    grown = DvsLipDataset(tmp_path / "data", "test", words, cache=tmp_path / "cache")
+    assert len(list((tmp_path / "cache").glob("*.npy"))) == 2 and grown[3][0].sum() == 1
+    loader = torch.utils.data.DataLoader(grown, batch_size=2, num_workers=1)  # the memmap reopens in the worker
+    assert sum(len(y) for _, y in loader) == 4
+
+
 def test_pad_collate_pads_to_longest():
     batch = [(torch.ones(3, 2, 4, 4), 0), (torch.ones(5, 2, 4, 4), 1)]
     x, y, lengths = pad_collate(batch)
