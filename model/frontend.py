@@ -238,9 +238,13 @@ class Frontend(nn.Module):
         stages.append(Pool("frontend.head", in_ch, spiking, global_pool=True))
         self.stages = nn.ModuleList(stages)
 
-    def _pool_input(self, x: torch.Tensor) -> torch.Tensor:
-        """Sum of each k x k block: the counts a sensor with k-times-larger pixels would give."""
-        return F.avg_pool2d(x, self.input_pool) * (self.input_pool * self.input_pool)
+    def pool_input(self, x: torch.Tensor) -> torch.Tensor:
+        """(..., S, S) input -> (..., S/k, S/k) sums of k x k blocks: the counts a sensor with
+        k-times-larger pixels would give (k = input_pool; the input itself for k = 1)."""
+        k = self.input_pool
+        if k == 1:
+            return x
+        return x.unflatten(-1, (-1, k)).unflatten(-3, (-1, k)).sum((-3, -1))
 
     def sizes(self) -> list[int]:
         """Spatial size at the input of each stage."""
@@ -261,16 +265,14 @@ class Frontend(nn.Module):
 
     def forward(self, x: torch.Tensor, rec: dict | None = None) -> torch.Tensor:
         """x (B, T, 2, S, S) -> features (B, T, w3)."""
-        if self.input_pool > 1:
-            x = _per_frame(self._pool_input, x)
+        x = self.pool_input(x)
         for stage in self.stages:
             x = stage(x, rec)
         return x.flatten(2)
 
     def step(self, x_t: torch.Tensor, state: tuple, rec: dict | None = None):
         """x_t (B, 2, S, S) -> (features (B, w3), new state)."""
-        if self.input_pool > 1:
-            x_t = self._pool_input(x_t)
+        x_t = self.pool_input(x_t)
         new = []
         for stage, st in zip(self.stages, state):
             x_t, st = stage.step(x_t, st, rec)

@@ -173,7 +173,7 @@ def count_operations(net, x: torch.Tensor, spikes: dict[str, torch.Tensor]) -> O
 
     spikes: the dict from `net(x, record=True)`, layer -> (B, T, units).
     """
-    activity = {"input": x.flatten(2), **spikes}
+    activity = {"input": net.frontend.pool_input(x).flatten(2), **spikes}
     steps = x.shape[0] * x.shape[1]
     return tally(synapse_groups(net), activity, steps, float(neuron_macs(net)))
 

@@ -8,7 +8,7 @@ from model.recurrent import BACKENDS
 from stream.errors import SpikeLipError
 
 T = 8
-TINY = {"frontend_widths": SMALL_WIDTHS, "input_size": 40}  # fast sweeps; full sizes tested too
+TINY = {"frontend_widths": SMALL_WIDTHS, "input_size": 40, "input_pool": 1, "num_layers": 3}  # fast sweeps; full sizes tested too
 
 
 def check_step_equals_forward(net, x):
@@ -41,7 +41,8 @@ def test_paper_causal_parameter_count():
 
 
 def test_small_is_small():
-    assert model.build("small").parameter_counts()["total"] < 2.5e6
+    net = model.build("small")
+    assert net.parameter_counts()["total"] < 1e6 and net.frontend.sizes()[0] == 22  # 88 px summed 4 x 4
 
 
 def test_paper_offline_is_not_streamable():
@@ -134,7 +135,7 @@ def test_wrong_frame_size_is_a_user_error():
 
 
 def test_clamp_reaches_every_constrained_parameter():
-    net = model.build("small", frontend_widths=SMALL_WIDTHS, hidden_size=8)
+    net = model.build("small", frontend_widths=SMALL_WIDTHS, hidden_size=8, num_layers=3)
     with torch.no_grad():
         for name, p in net.named_parameters():
             if name.endswith("alpha"):
@@ -182,8 +183,8 @@ def test_offline_forward_sees_the_whole_clip():
 
 def test_input_pool_equals_a_network_on_coarser_pixels():
     """input_pool k on S px == the same weights on S/k px frames of k x k event-count sums."""
-    pooled = model.build("small", input_pool=4, hidden_size=32, **TINY)
-    coarse = model.build("small", hidden_size=32, frontend_widths=SMALL_WIDTHS, input_size=10)
+    pooled = model.build("small", hidden_size=32, **{**TINY, "input_pool": 4})
+    coarse = model.build("small", hidden_size=32, **{**TINY, "input_size": 10})
     coarse.load_state_dict(pooled.state_dict())
     make_active(pooled, events(4, T, 40, seed=2))
     coarse.load_state_dict(pooled.state_dict())

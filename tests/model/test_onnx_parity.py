@@ -192,7 +192,7 @@ def test_sparse_step_matches_dense_step(exported, stream):
                         *((a - b).abs().max().item() for a, b in zip(flatten_leaves(ref_state), flatten_leaves(got))))
             state = ref_state
         # sparse inputs (10 %) take the gather path, not the dense fallback
-        layer = net.backend[1]
+        layer = net.backend[-1]
         g = torch.Generator().manual_seed(3)
         x = (torch.rand(1, layer.w.in_features, generator=g) < 0.1).float()
         s = -(torch.rand(1, layer.hidden_size, generator=g) < 0.1).float()

@@ -66,9 +66,10 @@ def interrupted(tmp_path_factory):
     results = {}
     try:
         for (command, sig), (out, proc) in runs.items():
-            if command == "record":  # recording starts; let it write for a second
+            if command == "record":  # recording starts; let it write some packets (slow when the machine is busy)
                 _wait_for(proc.stderr, "recording ", deadline)
-                time.sleep(1.0)
+                while (not out.exists() or out.stat().st_size < 40_000) and time.monotonic() < deadline:
+                    time.sleep(0.1)
             else:  # the first prediction is printed
                 _wait_for(proc.stdout, "t=", deadline)
             proc.send_signal(sig)
