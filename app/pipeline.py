@@ -84,7 +84,7 @@ class Pipeline:
         self.speed = None if source.live else speed
         self.binner = Binner(self.crop.sensor, bin_us=bin_us, rounding=source.binning)
         self.record_spikes = record_spikes
-        self.rate = 1.0 if source.live else self.speed  # stream seconds per wall second; None = max
+        self.rate = 1.0 if source.realtime else self.speed  # stream seconds per wall second; None = max
         self.shedder = LoadShedder(max_lag_us) if max_lag_us is not None and self.rate else None
         self.events_in = 0
         self.steps = 0

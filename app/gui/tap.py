@@ -39,6 +39,10 @@ class SourceTap(EventSource):
         self._raw: list[np.ndarray] = []
         self._read_s = 0.0
 
+    @property
+    def realtime(self) -> bool:
+        return self.source.live  # a paced file must not be shed when the machine is slow
+
     def now_us(self) -> int | None:
         return self._now_us
 

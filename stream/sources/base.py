@@ -31,6 +31,12 @@ class EventSource:
     def __iter__(self) -> Iterator[np.ndarray]:
         raise NotImplementedError
 
+    @property
+    def realtime(self) -> bool:
+        """Events come at the wall clock's pace whatever we do (a camera): falling behind loses
+        the present, so the pipeline may shed events. A replay, paced or not, only runs late."""
+        return self.live
+
     def now_us(self) -> int | None:
         """Stream time reached by a live source while no events come (None: unknown), so
         silence still closes bins."""
