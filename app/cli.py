@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "train",
     "eval",
     "export",
+    "bundle",
 ]
 
 

@@ -51,17 +51,17 @@ def load_model(spec: str | None = None, quiet: bool = False, runtime: str | None
 
     if spec is None:
         if BUNDLED_MODEL.exists():
-            spec = str(BUNDLED_MODEL)
-        else:
-            if not quiet:
-                print("warning: no bundled model in assets/models; using an untrained `small` network "
-                      "(predictions are random)", file=sys.stderr)
-            import torch
+            net = build(str(BUNDLED_MODEL)).eval()
+            return _with_runtime(net, runtime, f"{net.name} (bundled)", quiet)
+        if not quiet:
+            print("warning: no bundled model in assets/models; using an untrained `small` network "
+                  "(predictions are random)", file=sys.stderr)
+        import torch
 
-            with torch.random.fork_rng():
-                torch.manual_seed(0)  # the same stand-in every run (and one cached ONNX export)
-                net = build("small").eval()
-            return _with_runtime(net, runtime, "small (untrained)", quiet)
+        with torch.random.fork_rng():
+            torch.manual_seed(0)  # the same stand-in every run (and one cached ONNX export)
+            net = build("small").eval()
+        return _with_runtime(net, runtime, "small (untrained)", quiet)
     if str(spec).endswith(".onnx"):
         from model.runtime import OnnxRunner
 

@@ -38,7 +38,8 @@ def run(args) -> int:
     print(f"{description} on {args.data} ({args.split}, {result['clips']} clips): "
           f"top-1 {result['top1']:.1%}, top-5 {result['top5']:.1%}")
     if "accuracy_100ms_after_end" in result:
-        print(f"streaming top-1 100 ms after the word ends: {result['accuracy_100ms_after_end']:.1%}")
+        print(f"streaming top-1 100 ms after the word ends: {result['accuracy_100ms_after_end']:.1%} "
+              f"({result['fraction_of_final_100ms_after_end']:.0%} of the final accuracy)")
     if "ops_per_synapse" in result:
         print(f"OPs per synapse per step: {result['ops_per_synapse']:.3f}; spike rates: "
               + ", ".join(f"{k} {v:.3f}" for k, v in result["spike_rates"].items()))

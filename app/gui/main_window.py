@@ -26,7 +26,7 @@ from app.gui.raster_view import RasterView
 from app.gui.session import BIN_S, Failed, Finished, Notice, Session, Started, Step
 from app.truth import WordSpan, read_word_times, spoken_at
 from app.gui.worker import DurationProbe, Worker
-from app.models import ASSETS, load_model
+from app.models import ASSETS, BUNDLED_MODEL, load_model
 from app.segment import Word
 from stream.errors import SpikeLipError
 from stream.roi import MODEL_SIDE, Crop, Roi
@@ -71,6 +71,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.setAcceptDrops(True)
         self.settings = settings or QtCore.QSettings("SpikeLip", "spikelip")
         self.net, self.words, self.model_description, _ = model or load_model(model_spec, quiet=True)
+        self.model_spec = None if model else model_spec
         self.speed = speed
         self.cli_crop = (roi, scale) if roi is not None or scale != 1 else None
         self.spec: SourceSpec | None = None
@@ -290,6 +291,7 @@ class MainWindow(QtWidgets.QMainWindow):
         QtWidgets.QApplication.setOverrideCursor(QtCore.Qt.CursorShape.WaitCursor)
         try:
             self.net, self.words, self.model_description, _ = load_model(spec, quiet=True)
+            self.model_spec = spec
         except SpikeLipError as exc:
             self.status(str(exc), error=True)
             return False
@@ -472,8 +474,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.controls.model_box.blockSignals(True)
         self.controls.model_box.clear()
         self.controls.model_box.addItem(self.model_description, None)
-        for path in sorted((ASSETS / "models").glob("*")):
-            if path.suffix in (".json", ".safetensors", ".onnx") and str(path) != self.model_description:
+        current = Path(self.model_spec or BUNDLED_MODEL).resolve()
+        for path in sorted((ASSETS / "models").glob("*.json")):  # checkpoints; their ONNX exports ride along
+            if path.resolve() != current:
                 self.controls.model_box.addItem(f"bundled: {path.stem}", str(path))
         self.controls.model_box.addItem("Open checkpoint or ONNX file…", "?")
         self.controls.model_box.setCurrentIndex(0)

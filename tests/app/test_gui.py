@@ -283,3 +283,14 @@ def test_dvs_lip_folder_clip_is_judged_against_its_word(qtbot, window, tmp_path)
     window.dataset.shuffle_button.setChecked(True)  # then both clips in a random order
     qtbot.waitUntil(lambda: window.dataset.total == 3, timeout=30_000)
     assert "3" in window.dataset.accuracy.text() and not window.dataset.playlist
+
+
+def test_model_picker_lists_each_bundled_checkpoint_once(qtbot, window):
+    from app.models import ASSETS, BUNDLED_MODEL
+
+    box = window.controls.model_box
+    items = [(box.itemText(i), box.itemData(i)) for i in range(box.count())]
+    assert items[0] == ("small (test)", None) and items[-1][1] == "?"
+    listed = [data for _, data in items[1:-1]]
+    others = sorted(str(p) for p in (ASSETS / "models").glob("*.json") if p != BUNDLED_MODEL)
+    assert sorted(listed) == others  # the current (bundled) model once, no weights or ONNX files

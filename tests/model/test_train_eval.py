@@ -93,3 +93,32 @@ def test_eval_numbers_follow_from_the_predictions(setup):
     onset_curve = result["accuracy_since_onset"]
     assert onset_curve[0]["ms"] == 0 and sum(p["clips"] for p in onset_curve) <= len(ds) * 12
     assert at_end == pytest.approx(result["top1"])  # the running mean at the last bin is the clip mean
+
+
+def test_bundle_records_the_held_out_evaluation(setup, monkeypatch, capsys):
+    from app.cli import main
+    from model.checkpoint import load_checkpoint, save_checkpoint
+
+    tmp_path, _ = setup
+    monkeypatch.setenv("SPIKELIP_CACHE", str(tmp_path / "cache"))
+    trained = save_checkpoint(build(TINY).eval(), tmp_path / "run" / "model", trained_on="tiny train split")
+    report = tmp_path / "eval.json"
+    assert main(["eval", "--model", str(trained), "--data", str(tmp_path / "data"), "--workers", "0",
+                 "--json", str(report)]) == 0
+    out = tmp_path / "models" / "small.json"
+    assert main(["bundle", str(trained), "--eval", str(report), "--evaluated-on", "held-out speakers",
+                 "--out", str(out)]) == 0
+    bundled, original = load_checkpoint(out), load_checkpoint(trained)
+    for k, v in original.network.state_dict().items():
+        torch.testing.assert_close(bundled.network.state_dict()[k], v, rtol=0, atol=0)
+    measured = json.loads(report.read_text())
+    held_out = bundled.info["metrics"]["held_out"]
+    assert held_out["top1"] == measured["top1"] and held_out["data"] == "held-out speakers"
+    assert bundled.info["trained_on"] == "tiny train split"
+    assert len(list(out.parent.glob("tiny-*-sparse.onnx"))) == 1  # shipped, so no export on first use
+
+    measured["confusion"] = measured["confusion"][:3]  # a report of another word list
+    report.write_text(json.dumps(measured))
+    capsys.readouterr()
+    assert main(["bundle", str(trained), "--eval", str(report), "--evaluated-on", "x", "--out", str(out)]) == 2
+    assert "another word list" in capsys.readouterr().err

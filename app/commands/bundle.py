@@ -1,0 +1,53 @@
+"""`spikelip bundle`: make a trained checkpoint the model that `replay`, `demo` and `eval` use by
+default, with its held-out evaluation recorded in the checkpoint and its ONNX export beside it."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from app.models import BUNDLED_MODEL, onnx_file_for
+from stream.errors import SpikeLipError
+
+NAME = "bundle"
+HELP = "make a trained checkpoint the default model (assets/models/), recording its measured accuracy"
+
+# The numbers of an `spikelip eval --json` report that a checkpoint keeps (the rest stays in the report).
+KEPT = ("clips", "top1", "top5", "accuracy_100ms_after_end", "fraction_of_final_100ms_after_end", "split")
+
+
+def add_arguments(p) -> None:
+    p.add_argument("checkpoint", help="the trained checkpoint (.json, .safetensors or its folder)")
+    p.add_argument("--eval", required=True, metavar="EVAL.json",
+                   help="`spikelip eval --json` report of this checkpoint on held-out data")
+    p.add_argument("--evaluated-on", required=True, metavar="TEXT",
+                   help="what that data is and how it was made (seed, speakers), for the checkpoint")
+    p.add_argument("--out", default=str(BUNDLED_MODEL), metavar="JSON",
+                   help=f"where to write it (default {BUNDLED_MODEL.relative_to(BUNDLED_MODEL.parents[2])})")
+
+
+def run(args) -> int:
+    from model.checkpoint import load_checkpoint, save_checkpoint
+
+    net, info = load_checkpoint(args.checkpoint)
+    try:
+        report = json.loads(Path(args.eval).read_text())
+    except (OSError, ValueError) as exc:
+        raise SpikeLipError(f"{args.eval}: not a readable `spikelip eval --json` report ({exc})") from None
+    if "top1" not in report:
+        raise SpikeLipError(f"{args.eval}: no top1 field; give the JSON written by `spikelip eval --json`")
+    words = set(report.get("per_word", {}))
+    if not words <= set(net.words) or len(report.get("confusion", net.words)) != len(net.words):
+        raise SpikeLipError(f"{args.eval}: evaluated on another word list than {args.checkpoint}")
+    held_out = {"data": args.evaluated_on, **{k: report[k] for k in KEPT if k in report}}
+    metrics = {**info.get("metrics", {}), "held_out": held_out}
+    out = Path(args.out)
+    if out.suffix != ".json":
+        raise SpikeLipError(f"{out}: give the checkpoint's .json path")
+    path = save_checkpoint(net, out, trained_on=info.get("trained_on", ""), metrics=metrics)
+    onnx = onnx_file_for(net, quiet=True, sparse=True)
+    shipped = out.parent / onnx.name
+    if onnx != shipped:
+        shipped.write_bytes(onnx.read_bytes())
+    sizes = sum(p.stat().st_size for p in (path, path.with_suffix(".safetensors"), shipped)) / 1e6
+    print(f"wrote {path}, its weights and {shipped.name} ({sizes:.1f} MB); held-out top-1 {report['top1']:.1%}")
+    return 0
