@@ -197,10 +197,14 @@ def train(cfg: TrainConfig) -> dict:
     return history[-1] if history else {}
 
 
+LOG_COLUMNS = ("epoch", "step", "lr", "train_loss", "train_acc", "epoch_s", "test_top1", "test_top5")
+
+
 def _append_csv(path: Path, row: dict) -> None:
+    """One row per epoch; the test columns stay empty in epochs without an evaluation."""
     new = not path.exists()
     with open(path, "a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(row))
+        writer = csv.DictWriter(f, fieldnames=LOG_COLUMNS, restval="")
         if new:
             writer.writeheader()
         writer.writerow(row)

@@ -1,4 +1,5 @@
 """Training lowers the loss, resume continues identically, eval numbers follow from predictions."""
+import csv
 import json
 
 import numpy as np
@@ -59,6 +60,10 @@ def test_a_few_steps_lower_the_loss(setup):
     assert history[-1]["train_loss"] < history[0]["train_loss"]
     card = json.loads((tmp_path / "run" / "model.json").read_text())
     assert card["metrics"]["test_top1"] == history[-1]["test_top1"] and card["config"]["name"] == "tiny"
+    with open(tmp_path / "run" / "log.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4]  # each call resumed and ran one more epoch
+    assert float(rows[-1]["test_top1"]) == history[-1]["test_top1"]
 
 
 def test_resume_continues_identically(setup):
