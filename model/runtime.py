@@ -9,8 +9,9 @@
 The state has the same nested NamedTuple structure as the PyTorch model's (rebuilt from the
 file's metadata), with torch tensors that share memory with onnxruntime's outputs, so a
 PyTorch state can be fed to the runner and the other way round. Batch 1 only; no spike
-recording (`step(..., record=True)` raises SpikeLipError). Session: `threads` intra-op threads,
-1 inter-op, sequential, all graph optimisations, worker spinning off unless `spinning=True`.
+recording (`step(..., record=True)` raises SpikeLipError). Session: `threads` intra-op threads
+(by default `default_threads`), 1 inter-op, sequential, all graph optimisations, worker spinning
+off unless `spinning=True`.
 
 `HybridRunner(net)` is an OnnxRunner on a sparse export of a PyTorch model: dense convolutions
 and gather-sparse spiking GRU layers (`GatherGRU`) in one onnxruntime graph.
@@ -29,6 +30,14 @@ from torch.nn import functional as F
 
 from model.onnx_export import FORMAT, META_KEY, count_leaves, flatten_leaves, make_builder
 from stream.errors import SpikeLipError
+
+
+def default_threads(path: Path) -> int:
+    """Intra-op threads for a step model on a 2-core machine: one for small models, whose steps
+    are too short to gain from a second thread (bundled `small`, 2 MB: p50 0.46 ms on one thread,
+    0.55 on two), two for large ones (`paper-causal` sparse, 115 MB: 12.0 ms on one, 8.3 on two);
+    `benchmarks/bench_onnx_threads.py`."""
+    return 1 if path.stat().st_size < 16e6 else 2
 
 
 def _session_options(threads: int, spinning: bool = False):
@@ -61,12 +70,13 @@ class OnnxRunner:
     streamable = True
     training = False
 
-    def __init__(self, path, threads: int = 2, spinning: bool = False):
+    def __init__(self, path, threads: int | None = None, spinning: bool = False):
         import onnxruntime as ort
 
         self.path = Path(path)
         if not self.path.is_file():
             raise SpikeLipError(f"{self.path}: no such ONNX file")
+        threads = threads or default_threads(self.path)
         try:
             self.session = ort.InferenceSession(
                 str(self.path), _session_options(threads, spinning), providers=["CPUExecutionProvider"]

@@ -200,3 +200,11 @@ def test_sparse_step_matches_dense_step(exported, stream):
         for a, b in zip((layer.step(x, st)[0], *layer.step(x, st)[1]), (GatherGRU(layer).step(x, st)[0], *GatherGRU(layer).step(x, st)[1])):
             worst = max(worst, (a - b).abs().max().item())
     assert worst < 1e-4
+
+
+def test_small_models_step_on_one_thread(exported):
+    from model.runtime import default_threads
+
+    _, path = exported
+    assert path.stat().st_size < 16e6 and default_threads(path) == 1
+    assert OnnxRunner(path).session.get_session_options().intra_op_num_threads == 1

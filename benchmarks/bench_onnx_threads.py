@@ -1,0 +1,56 @@
+"""onnxruntime intra-op threads per model: the ONNX step alone, 1 vs 2 threads, over the sample's bins.
+
+Backs `model.runtime.default_threads`: a short step loses more to thread hand-offs than a second
+core gives it. Bundled `small` (or an untrained one) and `paper-causal` (random weights), dense
+and sparse exports, each stepped over the 398 bins twice (the first pass warms up).
+
+    .venv/bin/python benchmarks/bench_onnx_threads.py
+"""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from app.models import load_model, onnx_file_for  # noqa: E402
+from benchmarks.bench_runtime import recording_frames  # noqa: E402
+from benchmarks.common import write_result  # noqa: E402
+from model.runtime import OnnxRunner, default_threads  # noqa: E402
+
+
+def step_ms(runner: OnnxRunner, frames) -> np.ndarray:
+    for _ in range(2):  # the second pass is timed
+        state, times = runner.initial_state(1), []
+        for x in frames:
+            start = time.perf_counter()
+            _, state = runner.step(x, state)
+            times.append(time.perf_counter() - start)
+    return np.array(times) * 1e3
+
+
+def main() -> int:
+    frames = recording_frames()
+    result = {"steps": len(frames), "models": {}}
+    for spec in (None, "paper-causal"):
+        loaded = load_model(spec, quiet=True)
+        for sparse in (False, True):
+            path = onnx_file_for(loaded.net, quiet=True, sparse=sparse)
+            key = f"{loaded.description.split(' (torch)')[0]} / {'sparse' if sparse else 'onnx'}"
+            runs = {}
+            for threads in (1, 2):
+                ms = step_ms(OnnxRunner(path, threads=threads), frames)
+                runs[str(threads)] = {"p50_ms": round(float(np.percentile(ms, 50)), 3),
+                                      "p99_ms": round(float(np.percentile(ms, 99)), 3)}
+                print(f"{key}, {threads} thread(s): p50 {runs[str(threads)]['p50_ms']:.3f} ms, "
+                      f"p99 {runs[str(threads)]['p99_ms']:.3f} ms", flush=True)
+            result["models"][key] = {"file_mb": round(path.stat().st_size / 1e6, 1),
+                                     "default_threads": default_threads(path), "threads": runs}
+    write_result("onnx_threads", result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
