@@ -107,6 +107,8 @@ def plot_accuracy_over_time(result: dict, path) -> None:
     for ax, key, label in ((axes[0], "accuracy_since_onset", "time since word onset (ms)"),
                            (axes[1], "accuracy_since_end", "time since word end (ms)")):
         pts = result.get(key, [])
+        enough = 0.1 * max((p["clips"] for p in pts), default=0)
+        pts = [p for p in pts if p["clips"] >= enough]  # the tails hold a few long clips: noise
         ax.plot([p["ms"] for p in pts], [p["accuracy"] for p in pts], lw=2)
         ax.axhline(result["top1"], color="grey", ls="--", lw=1, label=f"whole-clip top-1 {result['top1']:.1%}")
         ax.set_xlabel(label)
