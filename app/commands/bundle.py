@@ -3,6 +3,7 @@ default, with its held-out evaluation recorded in the checkpoint and its ONNX ex
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from app.models import BUNDLED_MODEL, onnx_file_for
@@ -48,6 +49,9 @@ def run(args) -> int:
     shipped = out.parent / onnx.name
     if onnx != shipped:
         shipped.write_bytes(onnx.read_bytes())
+    for stale in out.parent.glob(f"{net.name}-*.onnx"):  # exports of weights bundled before
+        if stale != shipped and re.fullmatch(rf"{re.escape(net.name)}-[0-9a-f]{{16}}(-sparse)?\.onnx", stale.name):
+            stale.unlink()
     sizes = sum(p.stat().st_size for p in (path, path.with_suffix(".safetensors"), shipped)) / 1e6
     print(f"wrote {path}, its weights and {shipped.name} ({sizes:.1f} MB); held-out top-1 {report['top1']:.1%}")
     return 0

@@ -102,6 +102,7 @@ def test_eval_numbers_follow_from_the_predictions(setup):
 
 def test_bundle_records_the_held_out_evaluation(setup, monkeypatch, capsys):
     from app.cli import main
+    from app.models import onnx_file_for
     from model.checkpoint import load_checkpoint, save_checkpoint
 
     tmp_path, _ = setup
@@ -121,6 +122,11 @@ def test_bundle_records_the_held_out_evaluation(setup, monkeypatch, capsys):
     assert held_out["top1"] == measured["top1"] and held_out["data"] == "held-out speakers"
     assert bundled.info["trained_on"] == "tiny train split"
     assert len(list(out.parent.glob("tiny-*-sparse.onnx"))) == 1  # shipped, so no export on first use
+
+    retrained = save_checkpoint(build(TINY).eval(), tmp_path / "run2" / "model", trained_on="tiny, longer")
+    assert main(["bundle", str(retrained), "--eval", str(report), "--evaluated-on", "held-out speakers",
+                 "--out", str(out)]) == 0
+    assert [p.name for p in out.parent.glob("tiny-*.onnx")] == [onnx_file_for(build(out), sparse=True).name]
 
     measured["confusion"] = measured["confusion"][:3]  # a report of another word list
     report.write_text(json.dumps(measured))
