@@ -9,36 +9,31 @@ and sparse exports, each stepped over the 398 bins twice (the first pass warms u
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from app.models import load_model, onnx_file_for  # noqa: E402
-from benchmarks.bench_runtime import recording_frames  # noqa: E402
+from benchmarks.bench_runtime import recording_frames, time_steps  # noqa: E402
 from benchmarks.common import write_result  # noqa: E402
 from model.runtime import OnnxRunner, default_threads  # noqa: E402
 
 
-def step_ms(runner: OnnxRunner, frames) -> np.ndarray:
-    for _ in range(2):  # the second pass is timed
-        state, times = runner.initial_state(1), []
-        for x in frames:
-            start = time.perf_counter()
-            _, state = runner.step(x, state)
-            times.append(time.perf_counter() - start)
-    return np.array(times) * 1e3
+def step_ms(runner: OnnxRunner, frames: torch.Tensor) -> np.ndarray:
+    time_steps(runner.step, frames, runner.initial_state(1))  # warm-up pass
+    return np.array(time_steps(runner.step, frames, runner.initial_state(1))[0])
 
 
 def main() -> int:
-    frames = recording_frames()
+    frames = torch.stack(recording_frames())
     result = {"steps": len(frames), "models": {}}
     for spec in (None, "paper-causal"):
         loaded = load_model(spec, quiet=True)
         for sparse in (False, True):
             path = onnx_file_for(loaded.net, quiet=True, sparse=sparse)
-            key = f"{loaded.description.split(' (torch)')[0]} / {'sparse' if sparse else 'onnx'}"
+            key = f"{loaded.description.removesuffix(f' ({loaded.runtime})')} / {'sparse' if sparse else 'onnx'}"
             runs = {}
             for threads in (1, 2):
                 ms = step_ms(OnnxRunner(path, threads=threads), frames)

@@ -36,8 +36,8 @@ def run(args) -> int:
         raise SpikeLipError(f"{args.eval}: not a readable `spikelip eval --json` report ({exc})") from None
     if "top1" not in report:
         raise SpikeLipError(f"{args.eval}: no top1 field; give the JSON written by `spikelip eval --json`")
-    words = set(report.get("per_word", {}))
-    if not words <= set(net.words) or len(report.get("confusion", net.words)) != len(net.words):
+    other_words = set(report.get("per_word", {})) - set(net.words)
+    if other_words or ("confusion" in report and len(report["confusion"]) != len(net.words)):
         raise SpikeLipError(f"{args.eval}: evaluated on another word list than {args.checkpoint}")
     held_out = {"data": args.evaluated_on, **{k: report[k] for k in KEPT if k in report}}
     metrics = {**info.get("metrics", {}), "held_out": held_out}

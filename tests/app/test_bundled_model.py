@@ -2,18 +2,11 @@
 ship, its ONNX export shipped beside it, and that export agreeing with PyTorch on the sample."""
 import json
 
-import numpy as np
 import pytest
 import torch
 
-from app.latency import binned_frames
 from app.models import BUNDLED_MODEL, load_model, onnx_file_for
-from app.pipeline import model_input
-from model import Readout
-from stream.roi import Crop, Roi
-from stream.sources import open_file
 
-SAMPLES = BUNDLED_MODEL.parents[1] / "samples"
 pytestmark = pytest.mark.skipif(not BUNDLED_MODEL.exists(), reason="no bundled model in assets/models")
 
 
@@ -27,23 +20,14 @@ def test_checkpoint_records_its_data_and_held_out_accuracy():
 
 
 def test_shipped_onnx_export_agrees_with_pytorch_on_the_sample():
+    from benchmarks.bench_runtime import agreement, recording_frames
+
     torch.set_num_threads(2)
-    net, words, description, _ = load_model(None, quiet=True)
+    net, _, description, _ = load_model(None, quiet=True)
     assert description.startswith("small (bundled)")
     assert onnx_file_for(net, sparse=True).parent == BUNDLED_MODEL.parent  # shipped: no export at first use
     runner = load_model(None, quiet=True, runtime="sparse").net
-    meta = json.loads((SAMPLES / "sample.json").read_text())
-    with open_file(SAMPLES / "sample.aedat4") as source:
-        frames, _ = binned_frames(source, Crop(source.sensor, Roi(*meta["mouth_roi"])))
-    ref_read, got_read = Readout(words), Readout(words)
-    agree = 0
+    frames = recording_frames()
     with torch.inference_mode():
-        ref_state, got_state = net.initial_state(1), runner.initial_state(1)
-        for frame in frames:
-            x = model_input(frame)
-            ref, ref_state = net.step(x, ref_state)
-            got, got_state = runner.step(x, got_state)
-            ref_read.update(ref[0])
-            got_read.update(got[0])
-            agree += int(np.argmax(ref_read.mean) == np.argmax(got_read.mean))
-    assert len(frames) > 300 and agree >= 0.99 * len(frames)
+        free_running = agreement({"models": {"pytorch eager": net, "sparse": runner}}, frames)["sparse"]
+    assert free_running["steps"] > 300 and free_running["top1_running_mean"] >= 0.99
