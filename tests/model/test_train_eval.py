@@ -9,7 +9,7 @@ import torch
 
 from model.build import build
 from model.data import DvsLipDataset
-from model.evaluate import evaluate
+from model.evaluate import activity_span, evaluate, streaming_prediction
 from model.train import TrainConfig, learning_rate, train
 from stream.events import make_events
 from stream.sources.npy import save_clip
@@ -94,11 +94,21 @@ def test_eval_numbers_follow_from_the_predictions(setup):
     assert result["top5"] == pytest.approx(float((clip.topk(5, 1).indices == ys[:, None]).any(1).float().mean()))
     conf = np.array(result["confusion"])
     assert conf.sum() == len(ds) and conf.trace() == round(result["top1"] * len(ds))
-    running = (logits.cumsum(1) / torch.arange(1, 13).view(1, -1, 1)).argmax(2)  # streaming prediction
-    at_end = float((running[:, -1] == ys).float().mean())
+    onsets = [activity_span(x)[0] for x in xs]
+    # at the onset bin the app's readout has just restarted: its prediction is that bin's logits alone
+    at_onset = np.mean([int(logits[b, onsets[b]].argmax() == ys[b]) for b in range(len(ds))])
     onset_curve = result["accuracy_since_onset"]
-    assert onset_curve[0]["ms"] == 0 and sum(p["clips"] for p in onset_curve) <= len(ds) * 12
-    assert at_end == pytest.approx(result["top1"])  # the running mean at the last bin is the clip mean
+    assert onset_curve[0]["ms"] == 0 and onset_curve[0]["clips"] == len(ds)
+    assert onset_curve[0]["accuracy"] == pytest.approx(at_onset)
+    assert sum(p["clips"] for p in onset_curve) == sum(12 - o for o in onsets)
+
+
+def test_streaming_prediction_restarts_the_running_mean_at_onset():
+    logits = torch.randn(20, 7)
+    for onset in (0, 1, 6, 19):
+        expected = [int(logits[: k + 1].mean(0).argmax()) if k < onset else int(logits[onset: k + 1].mean(0).argmax())
+                    for k in range(20)]
+        assert streaming_prediction(logits, onset).tolist() == expected
 
 
 def test_bundle_records_the_held_out_evaluation(setup, monkeypatch, capsys):
