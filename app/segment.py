@@ -141,3 +141,8 @@ class SegmentedReadout:
         self.segmenter.reset()
         word, confidence = self.readout.top(1)[0]
         return Word(word, float(confidence), self._start_s, max(t_s, self._start_s))
+
+
+def holds_one_word(source) -> bool:
+    """A DVS-Lip style clip holds one word: judged as a whole, not segmented."""
+    return source.binning == "round"

@@ -1,8 +1,9 @@
 """Ground truth stored beside a recording: the words of a SynthLip sentence and their times.
 
 A generated recording `x.aedat4` comes with `x.json` listing its words with start and end
-times (microseconds on the recording's clock, `t_start_us` being its start). The window marks
-recognised words right or wrong with it; `spikelip latency` times word commits against it.
+times (microseconds on the recording's clock, `t_start_us` being its start). The window and
+headless replay mark recognised words right or wrong with it; `spikelip latency` times word
+commits against it.
 """
 from __future__ import annotations
 
@@ -41,3 +42,10 @@ def spoken_at(words: list[WordSpan], start: float, end: float) -> WordSpan | Non
         if o > overlap:
             best, overlap = w, o
     return best
+
+
+def verdict(predicted: str, truth: str | None) -> str:
+    """How the terminal marks a recognised word: '✓', '✗ (said: X)', or '' without ground truth."""
+    if truth is None:
+        return ""
+    return "✓" if predicted == truth else f"✗ (said: {truth})"

@@ -5,6 +5,7 @@ from app.commands.replay import display_available
 from app.models import RUNTIMES, load_model
 from app.options import add_disconnect_argument, add_spatial_arguments, crop_for
 from app.pipeline import Pipeline
+from app.segment import SegmentedReadout
 
 NAME = "demo"
 HELP = "live lip reading from a connected DAVIS/DVXplorer camera"
@@ -32,16 +33,18 @@ def run(args) -> int:
     from model import Readout
 
     net, words, description, _ = load_model(args.model, runtime=args.runtime)
+    readout = SegmentedReadout(Readout(words))  # a word per stretch of moving lips, as in the window
     with open_camera(args.camera, args.on_disconnect) as source:
         crop = crop_for(source.sensor, args)
-        print(f"live from {source.name} ({source.sensor}, ROI {crop.roi}) with model {description}; Ctrl-C to stop")
-        last_word = notice = None
-        for r in Pipeline(source, net, Readout(words), crop=crop):
+        print(f"live from {source.name} ({source.sensor}, ROI {crop.roi}) with model {description}; "
+              "words print as the lips stop; Ctrl-C to stop")
+        notice = t_first = None
+        for r in Pipeline(source, net, readout, crop=crop):
             if getattr(source, "notice", None) != notice:
                 notice = source.notice
                 print(notice, flush=True)
-            word, prob = r.top5[0]
-            if word != last_word:
-                print(f"t={r.t_us / 1e6:8.2f}s  {word} ({prob:.2f})", flush=True)
-                last_word = word
+            t_first = r.t_us if t_first is None else t_first
+            word = readout.observe(r.events, (r.t_us - t_first) / 1e6)
+            if word is not None:
+                print(f"t={word.end_s:8.2f}s  {word.word} ({word.confidence:.2f})", flush=True)
     return 0

@@ -14,6 +14,8 @@ import numpy as np
 from app.models import ASSETS, RUNTIMES, load_model, use_streaming_threads
 from app.options import add_spatial_arguments, crop_for
 from app.pipeline import Pipeline
+from app.segment import SegmentedReadout, Word, holds_one_word
+from app.truth import WordSpan, read_word_times, spoken_at, verdict
 from stream.errors import SpikeLipError
 from stream.sources import open_file
 from stream.writer import finalise_on_sigterm
@@ -70,12 +72,15 @@ def run_headless(path: Path, args) -> int:
     # SIGTERM unwinds like Ctrl-C, so the JSONL file keeps every step written before it
     with open_file(path) as source, finalise_on_sigterm():
         crop = crop_for(source.sensor, args, origin=path)
-        pipeline = Pipeline(source, net, Readout(words), crop=crop, speed=args.speed or None)
+        one_word = holds_one_word(source)  # a clip is judged whole; a recording word by word, as in the window
+        readout = Readout(words) if one_word else SegmentedReadout(Readout(words))
+        pipeline = Pipeline(source, net, readout, crop=crop, speed=args.speed or None)
+        truth = read_word_times(path)
         print(f"replaying {path} ({source.sensor} {source.name}, ROI {crop.roi} -> {crop.sensor}) "
               f"with model {description}, speed {'max' if not args.speed else f'{args.speed:g}x'}")
         with _jsonl_errors(args.jsonl):
             out = open(args.jsonl, "w") if args.jsonl else None
-        latencies, model_ms = [], []
+        latencies, model_ms, heard = [], [], []
         t_first = None
         wall0 = time.perf_counter()
         next_print = None
@@ -86,17 +91,24 @@ def run_headless(path: Path, args) -> int:
                 model_ms.append((r.t_model_end - r.t_model_start) * 1e3)
                 t_first = r.t_us if t_first is None else t_first
                 last = r
+                word = None if one_word else readout.observe(r.events, (r.t_us - t_first) / 1e6)
                 if out:
                     with _jsonl_errors(args.jsonl):
-                        out.write(json.dumps(_jsonl_record(r)) + "\n")
+                        out.write(json.dumps(_jsonl_record(r, word)) + "\n")
                 if next_print is None or r.t_us >= next_print:
                     next_print = r.t_us + int(args.every * 1e6)
                     top = "  ".join(f"{w} {p:.2f}" for w, p in r.top5[:3])
                     print(f"t={(r.t_us - t_first) / 1e6:6.2f}s  events/bin {r.events:6d}  top: {top}", flush=True)
+                if word is not None:
+                    heard.append(_print_word(word, truth))
         finally:
             if out:
                 with _jsonl_errors(args.jsonl):
                     out.close()
+        if last is not None and not one_word:
+            word = readout.finish((last.t_us - t_first) / 1e6 + pipeline.binner.bin_us / 1e6)
+            if word is not None:
+                heard.append(_print_word(word, truth))
         wall = time.perf_counter() - wall0
         for warning in source.warnings:
             print(f"warning: {warning}")
@@ -113,11 +125,29 @@ def run_headless(path: Path, args) -> int:
     if args.speed:  # queueing behind a whole file read at once is not latency: only paced runs report it
         l50, l99 = np.percentile(latencies, [50, 99])
         timing += f"; latency (input available -> prediction) p50 {l50:.2f} ms, p99 {l99:.2f} ms"
-    print(f"done: {pipeline.steps} steps ({span_s:.2f} s of stream) in {wall:.2f} s wall, {pipeline.events_in:,} events; "
-          f"{timing}; final top-1: {last.top5[0][0]} ({last.top5[0][1]:.2f})")
+    print(f"done: {pipeline.steps} steps ({span_s:.2f} s of stream) in {wall:.2f} s wall, {pipeline.events_in:,} events; {timing}")
+    if one_word:
+        said = path.parent.name if path.parent.name in words else None  # DVS-Lip layout: <word>/<k>.npy
+        word, p = last.top5[0]
+        print(f"read: {word} ({p:.2f}) {verdict(word, said)}".rstrip())
+    else:
+        print(f"heard: {' '.join(w for w, _ in heard) or '(no word: the lips never moved enough)'}")
+        if truth:
+            right = sum(w == said for w, said in heard)
+            print(f"said:  {' '.join(w.word for w in truth)}  ({right} of {len(truth)} words right, "
+                  f"ground truth from {path.with_suffix('.json').name})")
     if args.jsonl:
         print(f"wrote {pipeline.steps} timesteps to {args.jsonl}")
     return 0
+
+
+def _print_word(word: Word, truth: list[WordSpan]) -> tuple[str, str | None]:
+    """One line for a committed word; returns (word, what was said then or None)."""
+    spoken = spoken_at(truth, word.start_s, word.end_s)
+    said = spoken.word if spoken else None
+    print(f"  heard {word.word!r} ({word.confidence:.2f}) at {word.start_s:.2f}-{word.end_s:.2f} s "
+          f"{verdict(word.word, said)}".rstrip(), flush=True)
+    return word.word, said
 
 
 @contextlib.contextmanager
@@ -129,14 +159,19 @@ def _jsonl_errors(name: str | None):
         raise SpikeLipError(f"{name}: cannot write ({exc.strerror or exc}); free some space or choose another --jsonl path") from None
 
 
-def _jsonl_record(r) -> dict:
-    return {
+def _jsonl_record(r, word: Word | None = None) -> dict:
+    """One timestep; `word` only on the step that committed a word (start/end in stream seconds)."""
+    record = {
         "step": r.step,
         "t_us": r.t_us,
         "events": r.events,
         "top5": [[w, round(float(p), 6)] for w, p in r.top5],
         "latency_ms": round(r.latency_ms, 4),
     }
+    if word is not None:
+        record["word"] = {"word": word.word, "confidence": round(word.confidence, 6),
+                          "start_s": round(word.start_s, 4), "end_s": round(word.end_s, 4)}
+    return record
 
 
 QT_LINUX_PACKAGES = "libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxkbcommon-x11-0"

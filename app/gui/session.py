@@ -17,7 +17,7 @@ from app.gui.playback import Playback
 from app.gui.recorder import Recorder
 from app.gui.tap import SourceTap
 from app.pipeline import Pipeline, StepResult
-from app.segment import SegmentedReadout, Word
+from app.segment import SegmentedReadout, Word, holds_one_word
 from model import Readout
 from stream.binner import DVSLIP_BIN_US
 from stream.errors import SpikeLipError
@@ -129,7 +129,7 @@ class Session:
         try:
             tap = SourceTap(source, self.playback, self.recorder)
             crop = self.crop_for(source)
-            segmented = not _is_clip(source)
+            segmented = not holds_one_word(source)
             readout = Readout(self.words)
             seg_readout = SegmentedReadout(readout, bin_s=BIN_S) if segmented else None
             pipeline = Pipeline(tap, self.model, seg_readout or readout, crop=crop, speed=None, record_spikes=True)
@@ -203,11 +203,6 @@ def _unit_subset(units: int, k: int) -> np.ndarray:
     if units <= k:
         return np.arange(units)
     return np.sort(np.random.default_rng(0).choice(units, k, replace=False))
-
-
-def _is_clip(source: EventSource) -> bool:
-    """A DVS-Lip style clip holds one word: judged as a whole, not segmented."""
-    return source.binning == "round"
 
 
 def _duration_s(source: EventSource) -> float | None:

@@ -3,6 +3,8 @@ event received before the fault; `--on-disconnect stop` ends the run with one li
 for the camera to come back and carries on, and the terminal and the window say which."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -113,6 +115,20 @@ def test_demo_headless_stops_or_waits_as_chosen(choice, monkeypatch, capsys, one
     else:
         assert code == 130 and err[-1] == "spikelip demo: interrupted"  # only Ctrl-C ended it
         assert "disconnected after 3,000 events; waiting for it to come back" in out and "reconnected after" in out
+
+
+def test_demo_headless_prints_each_word_when_the_lips_stop(monkeypatch, capsys, one_thread):
+    """150 ms of busy lips, then 300 ms of quiet: one word, printed once the segmenter hears the
+    quiet, not a running guess every time the top word changes."""
+    speech, quiet = batches(T0, 15), batches(T0 + 150_000, 30, per=5)
+    cameras(monkeypatch, FakeCamera(speech + quiet, error=RuntimeError("USB transfer failed")))
+    code, out, err = run_cli(["demo", "--headless", "--runtime", "torch", "--on-disconnect", "stop"], capsys)
+    assert code == 2 and "USB transfer failed" in one_error_line(err, "demo", "DVXplorer_DXA00093")
+    lines = out.splitlines()
+    assert lines[0].startswith("live from DVXplorer_DXA00093") and "words print as the lips stop" in lines[0]
+    words = [re.fullmatch(r"t=\s*([\d.]+)s  (\w+) \((0\.\d\d)\)", line) for line in lines[1:]]
+    assert len(words) == 1 and words[0] and words[0][2] in dvslip_words(), lines
+    assert 0.1 <= float(words[0][1]) <= 0.2  # the word's end: the last busy bins, not when the hangover ran out
 
 
 # --------------------------------------------------------------------------- the window

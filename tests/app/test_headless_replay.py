@@ -1,0 +1,48 @@
+"""`spikelip replay --headless` reads a recording word by word, as the window does: one line per
+word when the lips stop, judged against the recording's ground truth, and a clip as one word."""
+import json
+import re
+
+import numpy as np
+
+from app.cli import main
+from app.truth import read_word_times
+from stream.events import make_events
+from stream.sources.npy import save_clip
+from app.models import ASSETS
+
+SAMPLE = ASSETS / "samples" / "sample.aedat4"
+HEARD = re.compile(r"  heard '(\w+)' \((0\.\d\d|1\.00)\) at ([\d.]+)-([\d.]+) s ?(.*)")
+
+
+def test_the_sample_is_read_word_by_word_and_judged(tmp_path, capsys):
+    jsonl = tmp_path / "steps.jsonl"
+    assert main(["replay", "--headless", "--speed", "0", "--runtime", "torch", "--jsonl", str(jsonl)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    heard = [HEARD.fullmatch(line) for line in out if line.startswith("  heard")]
+    truth = read_word_times(SAMPLE)
+    assert len(truth) == 5 and len(heard) == len(truth) and all(heard)
+    for m, said in zip(heard, truth):  # each word overlaps the one said then, in order
+        start, end = float(m[3]), float(m[4])
+        assert start < said.end and end > said.start
+        assert m[5] == ("✓" if m[1] == said.word else f"✗ (said: {said.word})")
+    right = sum(m[1] == said.word for m, said in zip(heard, truth))
+    assert f"heard: {' '.join(m[1] for m in heard)}" in out
+    assert f"said:  {' '.join(w.word for w in truth)}  ({right} of 5 words right, ground truth from sample.json)" in out
+    records = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    committed = [r["word"] for r in records if "word" in r]
+    assert [w["word"] for w in committed] == [m[1] for m in heard[:len(committed)]]
+    assert len(committed) >= 4  # the last word may only be committed when the stream ends
+
+
+def test_a_clip_is_read_as_one_word_and_judged_by_its_folder(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    n = 20_000
+    clip = tmp_path / "test" / "water" / "0.npy"
+    save_clip(clip, make_events(np.sort(rng.integers(0, 1_000_000, n)), rng.integers(30, 100, n),
+                                rng.integers(40, 90, n), rng.integers(0, 2, n)))
+    assert main(["replay", "--headless", "--speed", "0", "--runtime", "torch", str(clip)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert not any(line.startswith("  heard") for line in out)
+    m = re.fullmatch(r"read: (\w+) \((0\.\d\d|1\.00)\) (.*)", out[-1])
+    assert m and m[3] == ("✓" if m[1] == "water" else "✗ (said: water)")
