@@ -112,6 +112,10 @@ def run_headless(path: Path, args) -> int:
         wall = time.perf_counter() - wall0
         for warning in source.warnings:
             print(f"warning: {warning}")
+        if pipeline.events_dropped:
+            print(f"warning: fell behind real time and dropped {pipeline.events_dropped:,} of {pipeline.events_in:,} "
+                  f"events ({pipeline.events_dropped / pipeline.events_in:.1%}) to catch up, so the words read may "
+                  "differ from a full read; --speed 0 reads every event")
         if pipeline.binner.skipped_bins:
             b = pipeline.binner
             print(f"warning: {path}: skipped {b.skipped_bins:,} empty bins ({b.skipped_bins * b.bin_us / 1e6:,.1f} s) "

@@ -46,3 +46,20 @@ def test_a_clip_is_read_as_one_word_and_judged_by_its_folder(tmp_path, capsys):
     assert not any(line.startswith("  heard") for line in out)
     m = re.fullmatch(r"read: (\w+) \((0\.\d\d|1\.00)\) (.*)", out[-1])
     assert m and m[3] == ("✓" if m[1] == "water" else "✗ (said: water)")
+
+
+def test_events_shed_to_catch_up_are_reported(monkeypatch, capsys):
+    """A replay that falls behind real time sheds events (stream.shedding): the run must say so,
+    since the words it read may then differ from a full read."""
+    from stream.shedding import LoadShedder
+
+    def shed_half(self, events, lag_us, event_share=1.0):
+        self.dropped += len(events) - len(events[::2])
+        return events[::2]
+
+    monkeypatch.setattr(LoadShedder, "__call__", shed_half)
+    assert main(["replay", "--headless", "--speed", "8", "--runtime", "torch"]) == 0
+    warning = [line for line in capsys.readouterr().out.splitlines() if line.startswith("warning: fell behind")]
+    m = re.search(r"dropped ([\d,]+) of 196,928 events \((\d+\.\d)%\)", warning[0]) if len(warning) == 1 else None
+    dropped = int(m[1].replace(",", "")) if m else 0
+    assert 0.45 * 196_928 < dropped <= 0.5 * 196_928 and float(m[2]) == round(100 * dropped / 196_928, 1)  # odd batches keep one more
