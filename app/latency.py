@@ -106,7 +106,8 @@ class WordClock:
         self.words: list[WordTiming] = []
         self._since_onset: list[tuple[float, str, float]] = []  # (bin end us, top-1, latency ms)
 
-    def observe(self, r) -> None:
+    def observe(self, r):
+        """Follow one step; returns the word committed at it, if any."""
         speaking = self.readout.speaking
         word = self.readout.observe(r.events, r.t_us / 1e6)
         if self.readout.speaking and not speaking:
@@ -115,6 +116,7 @@ class WordClock:
         self._since_onset.append((r.t_us + self.bin_us, top1, r.latency_ms))
         if word is not None:
             self._commit(word, r.t_us + self.bin_us, r.latency_ms)
+        return word
 
     def finish(self, t_end_us: float) -> None:
         word = self.readout.finish(t_end_us / 1e6)
@@ -171,8 +173,8 @@ def measure(pipeline, duration_s: float | None = None, words: WordClock | None =
         log.add(r, (r.t_us - t0) / 1e6)
         if camera_clock:
             log.add_camera((publish_epoch_us(r.t_published) - (r.t_us + pipeline.binner.bin_us)) / 1e3)
-        if words is not None:
-            words.observe(r)
+        if words is not None and words.observe(r) is not None:
+            pipeline.restart_model()  # as the app does after each word
         last = r
         if duration_s is not None and r.t_us - t0 >= duration_s * 1e6:
             pipeline.stop()

@@ -57,6 +57,8 @@ class Pipeline:
     In real-time runs (live, or paced replay) a `LoadShedder` subsamples events while the
     pipeline lags more than `max_lag_us` behind, so a flood degrades the input, never the pace;
     `busy_s` sums the time spent binning and stepping (the real-time factor's numerator).
+    `restart_model()` starts the model afresh from the next step: callers do it when a word has
+    been committed, because the networks learn from clips that each start at rest.
     """
 
     def __init__(
@@ -92,6 +94,7 @@ class Pipeline:
         self._event_s = self._step_s = 0.0  # moving averages of event handling / model time per slice
         self._clock0: tuple[float, int] | None = None  # (wall, stream us) at the first slice
         self._stop = False
+        self._restart = False
 
     @property
     def events_dropped(self) -> int:
@@ -108,6 +111,10 @@ class Pipeline:
     def stop(self) -> None:
         """Ask the loop to end after the current step (from another thread)."""
         self._stop = True
+
+    def restart_model(self) -> None:
+        """Step from the model's initial state again from the next bin on (from any thread)."""
+        self._restart = True
 
     def __iter__(self) -> Iterator[StepResult]:
         state = self.model.initial_state(batch_size=1)
@@ -152,6 +159,8 @@ class Pipeline:
 
     def _step(self, index: int, frame: np.ndarray, state, t_available: float):
         t_binned = time.perf_counter()
+        if self._restart:
+            state, self._restart = self.model.initial_state(batch_size=1), False
         x = model_input(frame)
         t0 = time.perf_counter()
         spikes = None

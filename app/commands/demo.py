@@ -39,12 +39,14 @@ def run(args) -> int:
         print(f"live from {source.name} ({source.sensor}, ROI {crop.roi}) with model {description}; "
               "words print as the lips stop; Ctrl-C to stop")
         notice = t_first = None
-        for r in Pipeline(source, net, readout, crop=crop):
+        pipeline = Pipeline(source, net, readout, crop=crop)
+        for r in pipeline:
             if getattr(source, "notice", None) != notice:
                 notice = source.notice
                 print(notice, flush=True)
             t_first = r.t_us if t_first is None else t_first
             word = readout.observe(r.events, (r.t_us - t_first) / 1e6)
             if word is not None:
+                pipeline.restart_model()
                 print(f"t={word.end_s:8.2f}s  {word.word} ({word.confidence:.2f})", flush=True)
     return 0

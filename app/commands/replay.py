@@ -100,6 +100,7 @@ def run_headless(path: Path, args) -> int:
                     top = "  ".join(f"{w} {p:.2f}" for w, p in r.top5[:3])
                     print(f"t={(r.t_us - t_first) / 1e6:6.2f}s  events/bin {r.events:6d}  top: {top}", flush=True)
                 if word is not None:
+                    pipeline.restart_model()
                     heard.append(_print_word(word, truth))
         finally:
             if out:

@@ -161,6 +161,8 @@ class Session:
     def _step(self, r: StepResult, tap: SourceTap, seg_readout: SegmentedReadout | None) -> Step:
         t_s = self._t_s(r, tap)
         word = seg_readout.observe(r.events, t_s) if seg_readout is not None else None
+        if word is not None:
+            self._pipeline.restart_model()
         top5 = seg_readout.top(5) if seg_readout is not None else r.top5
         raw, read_s = tap.take()
         timings = {

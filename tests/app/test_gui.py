@@ -83,7 +83,11 @@ def finish(qtbot, w, timeout=30_000):
     w.drain_and_paint()
 
 
-def test_replay_updates_event_view_raster_top5_and_transcript(qtbot, window):
+def test_replay_updates_event_view_raster_top5_and_transcript(qtbot, window, monkeypatch):
+    from app.pipeline import Pipeline
+
+    restarts = []
+    monkeypatch.setattr(Pipeline, "restart_model", lambda self: restarts.append(self.steps))
     window.play(SourceSpec("sentence", lambda: Sentence()))
     finish(qtbot, window)
     assert window.failed is None
@@ -99,6 +103,7 @@ def test_replay_updates_event_view_raster_top5_and_transcript(qtbot, window):
     words = [w for w, _ in window.transcript.words]
     assert len(words) == 2  # one per burst
     assert words[0].start_s < 20 * BIN_US / 1e6 + 0.1 < words[0].end_s < words[1].start_s
+    assert len(restarts) == 2  # the model starts from rest again after each committed word
     window.show_stats()
     assert window.latency._cells["model"][0].text() not in ("–", "")
 

@@ -15,7 +15,12 @@ SAMPLE = ASSETS / "samples" / "sample.aedat4"
 HEARD = re.compile(r"  heard '(\w+)' \((0\.\d\d|1\.00)\) at ([\d.]+)-([\d.]+) s ?(.*)")
 
 
-def test_the_sample_is_read_word_by_word_and_judged(tmp_path, capsys):
+def test_the_sample_is_read_word_by_word_and_judged(tmp_path, capsys, monkeypatch):
+    from app.pipeline import Pipeline
+
+    restarts = []
+    restart = Pipeline.restart_model
+    monkeypatch.setattr(Pipeline, "restart_model", lambda self: restarts.append(self.steps - 1) or restart(self))
     jsonl = tmp_path / "steps.jsonl"
     assert main(["replay", "--headless", "--speed", "0", "--runtime", "torch", "--jsonl", str(jsonl)]) == 0
     out = capsys.readouterr().out.splitlines()
@@ -33,6 +38,7 @@ def test_the_sample_is_read_word_by_word_and_judged(tmp_path, capsys):
     committed = [r["word"] for r in records if "word" in r]
     assert [w["word"] for w in committed] == [m[1] for m in heard[:len(committed)]]
     assert len(committed) >= 4  # the last word may only be committed when the stream ends
+    assert restarts == [r["step"] for r in records if "word" in r]  # the model starts from rest after each word
 
 
 def test_a_clip_is_read_as_one_word_and_judged_by_its_folder(tmp_path, capsys):
