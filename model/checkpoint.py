@@ -7,6 +7,7 @@ spikelip version. safetensors, unlike pickle, cannot run code when loaded.
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -41,6 +42,16 @@ def _base(path) -> Path:
     return path.with_suffix("") if path.suffix in (".safetensors", ".json") else path
 
 
+def write_atomically(path: Path, write) -> None:
+    """`write(tmp)` then rename tmp to `path`: a run killed mid-write leaves the old file whole."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def save_checkpoint(
     net: Network, path, *, trained_on: str = "", metrics: dict | None = None
 ) -> Path:
@@ -53,7 +64,7 @@ def save_checkpoint(
     base.parent.mkdir(parents=True, exist_ok=True)
     weights = base.parent / f"{base.name}.safetensors"
     state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
-    save_file(state, str(weights), metadata={"format": FORMAT})
+    write_atomically(weights, lambda tmp: save_file(state, str(tmp), metadata={"format": FORMAT}))
     info = {
         "format": FORMAT,
         "weights": weights.name,
@@ -66,7 +77,7 @@ def save_checkpoint(
         "spikelip_version": _version(),
     }
     meta = base.parent / f"{base.name}.json"
-    meta.write_text(json.dumps(info, indent=2) + "\n")
+    write_atomically(meta, lambda tmp: tmp.write_text(json.dumps(info, indent=2) + "\n"))
     return meta
 
 

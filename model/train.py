@@ -25,7 +25,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from model.checkpoint import save_checkpoint
+from model.checkpoint import save_checkpoint, write_atomically
 from model.config import default_words
 from model.data import DvsLipDataset, eval_transform, train_transform
 from model.evaluate import evaluate
@@ -186,8 +186,9 @@ def train(cfg: TrainConfig) -> dict:
         if main:
             _append_csv(log_path, row)
             print(json.dumps(row))
-            torch.save({"model": net.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
-                        "step": step, "history": history, "rng": _rng_state(), "train_config": asdict(cfg)}, resume)
+            snapshot = {"model": net.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
+                        "step": step, "history": history, "rng": _rng_state(), "train_config": asdict(cfg)}
+            write_atomically(resume, lambda tmp: torch.save(snapshot, tmp))
             save_checkpoint(net, out / "model", trained_on=cfg.trained_on or f"{cfg.data} (train split)",
                             metrics={k: v for k, v in row.items() if k.startswith("test_")})
         if last_epoch:

@@ -165,3 +165,29 @@ def test_torchrun_trains_on_two_cpu_processes(setup):
     assert [int(r["step"]) for r in rows] == [2, 4, 6, 8]  # 6 clips / (2 processes x batch 2), rounded up
     assert float(rows[-1]["train_loss"]) < float(rows[0]["train_loss"])
     assert build(tmp_path / "ddp" / "model.json").config["name"] == "tiny" and rows[-1]["test_top1"] != ""
+
+
+def test_a_run_killed_while_saving_keeps_the_last_whole_checkpoint(setup, monkeypatch):
+    """Ctrl-C (or the end of a session) during an epoch's save must not leave a half-written
+    last.pt or model.safetensors: the previous epoch's files stay whole and resume works."""
+    tmp_path, cfg_path = setup
+    first = train(config(tmp_path, cfg_path, "k", epochs=1))
+    saved = (tmp_path / "k" / "last.pt").read_bytes(), (tmp_path / "k" / "model.safetensors").read_bytes()
+    real_save = torch.save
+
+    def killed(obj, f, *a, **kw):
+        real_save(obj, f, *a, **kw)
+        with open(f, "r+b") as out:
+            out.truncate(100)  # half written ...
+        raise KeyboardInterrupt  # ... when the run was stopped
+
+    monkeypatch.setattr(torch, "save", killed)
+    with pytest.raises(KeyboardInterrupt):
+        train(config(tmp_path, cfg_path, "k", epochs=2))
+    monkeypatch.undo()
+    assert (tmp_path / "k" / "last.pt").read_bytes() == saved[0]
+    assert not list((tmp_path / "k").glob(".*.tmp"))
+    resumed = train(config(tmp_path, cfg_path, "k", epochs=2))  # picks up epoch 1's last.pt
+    straight = train(config(tmp_path, cfg_path, "s", epochs=2))
+    assert resumed["train_loss"] == straight["train_loss"] and first["epoch"] == 1
+    assert (tmp_path / "k" / "model.safetensors").read_bytes() != saved[1]
