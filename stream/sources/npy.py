@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import sys
 from pathlib import Path
 from tokenize import TokenError
 from typing import Iterator
@@ -144,6 +145,11 @@ def list_clips(root: str | os.PathLike, split: str, words: list[str]) -> list[tu
     if not clips:
         extra = f" (folders not in the word list: {', '.join(unknown[:5])})" if unknown else ""
         raise SpikeLipError(f"{split_dir}: no clips found{extra}; expected {split_dir}/<word>/<k>.npy. {DVSLIP_HINT}")
+    skipped = [name for name in unknown if any((split_dir / name).glob("*.npy"))]
+    if skipped:  # a misspelt word folder must not vanish from training or evaluation unnoticed
+        more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
+        print(f"warning: {split_dir}: skipped the clips of {len(skipped)} folders not in the word list: "
+              f"{', '.join(skipped[:5])}{more}", file=sys.stderr)
     return clips
 
 

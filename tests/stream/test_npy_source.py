@@ -24,7 +24,7 @@ def test_clip_written_then_read_back_in_batches(tmp_path_factory, n, seed, batch
     assert src.binning == "round" and src.warnings == []
 
 
-def test_folder_layout_lists_clips_with_labels(tmp_path):
+def test_folder_layout_lists_clips_with_labels(tmp_path, capsys):
     words = ["about", "water", "zebra"]
     for split in ("train", "test"):
         for w in words[:2]:
@@ -34,6 +34,16 @@ def test_folder_layout_lists_clips_with_labels(tmp_path):
     clips = list_clips(tmp_path, "train", words)
     assert [(p.parent.name, p.name, label) for p, label in clips] == [
         ("about", "0.npy", 0), ("about", "1.npy", 0), ("water", "0.npy", 1), ("water", "1.npy", 1)]
+    assert capsys.readouterr().err == ""  # an empty stray folder loses nothing
+
+
+def test_clips_in_folders_outside_the_word_list_are_reported(tmp_path, capsys):
+    for w in ("water", "watter", "abuot"):
+        save_clip(tmp_path / "train" / w / "0.npy", make_events([1], [1], [1], [1]))
+    clips = list_clips(tmp_path, "train", ["about", "water"])
+    assert [p.parent.name for p, _ in clips] == ["water"]
+    assert capsys.readouterr().err == (f"warning: {tmp_path / 'train'}: skipped the clips of 2 folders not in the word "
+                                       "list: abuot, watter\n")
 
 
 def test_missing_or_empty_folder_says_what_was_expected(tmp_path):
