@@ -209,7 +209,9 @@ def _run_until(path: Path, guard: str, min_events: int, sig: int, min_bytes: int
             reported = int(line)
             assert time.monotonic() < deadline
         while path.stat().st_size < min_bytes:
-            assert proc.stdout.readline() and time.monotonic() < deadline
+            line = proc.stdout.readline()
+            assert line and time.monotonic() < deadline
+            reported = int(line)
         proc.send_signal(sig)
         rest, err = proc.communicate(timeout=20)
     finally:
@@ -249,6 +251,8 @@ def test_hard_kill_leaves_a_readable_prefix(tmp_path, sig):
     path = tmp_path / "kill.aedat4"
     reported, _ = _run_until(path, "none", 60_000, sig, min_bytes=200_000)
     got, src = read(path)
-    assert 0 < len(got) <= reported
+    # the count printed after each batch can trail the file on a loaded machine, so it bounds
+    # nothing: what is checked is that every event read back is the batches written, in order
+    assert len(got) > 0 and reported > 0
     assert len(got) % 2_000 == 0 and np.array_equal(got, _expected(len(got)))
     assert any("file truncated after" in w or "not closed by its writer" in w for w in src.warnings), src.warnings
