@@ -57,14 +57,14 @@ class DatasetPanel(QtWidgets.QGroupBox):
         splits = [s for s in SPLITS if (root / s).is_dir()]
         if not splits:
             raise SpikeLipError(f"{root}: no 'test' or 'train' folder; expected {root}/test/<word>/<k>.npy")
-        list_clips(root, splits[0], words)  # fail here, with its message, before changing anything
+        clips = list_clips(root, splits[0], words)  # fail here, with its message, before changing anything
         self.root, self.words = root, list(words)
         self.setTitle(f"DVS-Lip clips — {root.name}")
         self.split_box.blockSignals(True)
         self.split_box.clear()
         self.split_box.addItems(splits)
         self.split_box.blockSignals(False)
-        self._load_split(splits[0])
+        self._load_split(splits[0], clips)
 
     def next_clip(self) -> tuple[Path, str] | None:
         """The next clip of the shuffled playlist, or None when it is off or done."""
@@ -78,10 +78,10 @@ class DatasetPanel(QtWidgets.QGroupBox):
         self.right += bool(correct)
         self._show_accuracy()
 
-    def _load_split(self, split: str) -> None:
+    def _load_split(self, split: str, clips: list | None = None) -> None:
         if not split or self.root is None:
             return
-        self.clips = list_clips(self.root, split, self.words)
+        self.clips = clips if clips is not None else list_clips(self.root, split, self.words)
         present = sorted({self.words[label] for _, label in self.clips})
         self.word_box.blockSignals(True)
         self.word_box.clear()
