@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from stream.errors import SpikeLipError
+from stream.files import write_atomically
 from stream.sources.npy import dvslip_words
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -112,7 +113,5 @@ def onnx_file_for(net, quiet: bool = False, sparse: bool = False) -> Path:
     if not path.exists():
         if not quiet:
             print(f"exporting {net.name} to ONNX once ({path}) ...", file=sys.stderr)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp.onnx")
-        export_onnx(net, tmp, sparse=sparse)
-        os.replace(tmp, path)
+        write_atomically(path, lambda tmp: export_onnx(net, tmp, sparse=sparse), suffix=".onnx")
     return path

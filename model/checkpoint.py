@@ -7,7 +7,6 @@ spikelip version. safetensors, unlike pickle, cannot run code when loaded.
 from __future__ import annotations
 
 import json
-import os
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -19,6 +18,7 @@ from safetensors.torch import load_file, save_file
 from model.config import read_json
 from model.network import Network
 from stream.errors import SpikeLipError
+from stream.files import write_atomically
 
 FORMAT = "spikelip-checkpoint"
 
@@ -40,16 +40,6 @@ def _version() -> str:
 def _base(path) -> Path:
     path = Path(path)
     return path.with_suffix("") if path.suffix in (".safetensors", ".json") else path
-
-
-def write_atomically(path: Path, write) -> None:
-    """`write(tmp)` then rename tmp to `path`: a run killed mid-write leaves the old file whole."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def save_checkpoint(

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from stream.binner import DVSLIP_BIN_US, DVSLIP_BINS, bin_clip, signed
+from stream.files import write_atomically
 from stream.sources.npy import list_clips, read_clip
 
 
@@ -185,18 +186,19 @@ class BinnedCache:
             self._build(clips, bins)
 
     def _build(self, clips, bins: int) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
-        out = np.lib.format.open_memmap(tmp, "w+", np.uint8, (len(clips), bins, 2, self.SIDE, self.SIDE))
         clipped = 0
-        for i, (path, _) in enumerate(tqdm(clips, desc=f"binning {self.path.name}", leave=False)):
-            events, _ = read_clip(path)
-            frames = CentreCrop(self.SIDE)(bin_clip(events, bins=bins))
-            clipped += int((frames > 255).sum())
-            out[i] = np.minimum(frames, 255)
-        out.flush()
-        del out
-        os.replace(tmp, self.path)  # complete or absent: an interrupted build is redone
+
+        def fill(tmp: Path) -> None:
+            nonlocal clipped
+            out = np.lib.format.open_memmap(tmp, "w+", np.uint8, (len(clips), bins, 2, self.SIDE, self.SIDE))
+            for i, (path, _) in enumerate(tqdm(clips, desc=f"binning {self.path.name}", leave=False)):
+                events, _ = read_clip(path)
+                frames = CentreCrop(self.SIDE)(bin_clip(events, bins=bins))
+                clipped += int((frames > 255).sum())
+                out[i] = np.minimum(frames, 255)
+            out.flush()
+
+        write_atomically(self.path, fill)  # complete or absent: an interrupted build is redone
         if clipped:
             print(f"warning: {clipped} pixel counts above 255 clipped in {self.path}", file=sys.stderr)
 

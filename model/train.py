@@ -25,12 +25,13 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from model.checkpoint import save_checkpoint, write_atomically
+from model.checkpoint import save_checkpoint
 from model.config import default_words
 from model.data import DvsLipDataset, eval_transform, train_transform
 from model.evaluate import evaluate
 from model.build import build
 from model.metrics import spike_loss, synapse_groups
+from stream.files import write_atomically
 
 
 @dataclass

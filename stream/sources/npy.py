@@ -1,7 +1,6 @@
 """DVS-Lip clips: one `.npy` file per clip, and the `train|test/<word>/<k>.npy` folder layout."""
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import sys
@@ -13,6 +12,7 @@ import numpy as np
 
 from stream.errors import SpikeLipError
 from stream.events import EVENT_DTYPE, SensorSize, as_events
+from stream.files import write_atomically
 from stream.sources.base import EventSource
 
 DVSLIP_SENSOR = SensorSize(128, 128)
@@ -168,14 +168,12 @@ def save_clip(path: str | os.PathLike, events: np.ndarray) -> None:
     out = np.empty(len(events), DVSLIP_DTYPE)
     for field in ("t", "x", "y", "p"):
         out[field] = events[field]
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # not *.npy: never mistaken for a clip
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as f:
+
+    def save(tmp: Path) -> None:
+        with open(tmp, "wb") as f:  # a file object: np.save would add ".npy" to a path
             np.save(f, out)
-        os.replace(tmp, path)  # a reader never sees half a clip
+
+    try:
+        write_atomically(path, save)  # a reader never sees half a clip
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
         raise SpikeLipError(f"{path}: cannot write the clip ({exc.strerror or exc}); choose another path or free some space") from None
