@@ -133,6 +133,24 @@ def check_words(words) -> list[str]:
     return words
 
 
+def viseme_sequence(phones: list[str]) -> tuple:
+    """The mouth-shape targets a pronunciation passes through, repeats merged (durations ignored)."""
+    shapes = [tuple(np.round(target, 6)) for phone in phones for target, *_ in _phone_parts(phone)[0]]
+    return tuple(shape for i, shape in enumerate(shapes) if i == 0 or shape != shapes[i - 1])
+
+
+def homophenes(words=None) -> list[list[str]]:
+    """Groups of words with a pronunciation of the same viseme sequence: to the eye they differ
+    in timing only (like /b/ and /m/ in billion / million), which bounds any lip reader of SynthLip."""
+    groups: dict[tuple, set[str]] = {}
+    pronunciations = load_pronunciations()
+    for word in words or load_words():
+        for phones in pronunciations[word]:
+            groups.setdefault(viseme_sequence(phones), set()).add(word)
+    found = {tuple(sorted(g)) for g in groups.values() if len(g) > 1}
+    return [list(g) for g in sorted(found)]
+
+
 @dataclass
 class Segments:
     """Coarticulation segments: one row per phoneme part or silence anchor."""

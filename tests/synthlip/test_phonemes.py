@@ -7,7 +7,8 @@ import pytest
 
 from stream.errors import SpikeLipError
 from stream.synthlip.phonemes import (
-    PARAMS, VISEMES, DIPHTHONGS, check_words, load_pronunciations, load_words, phone_segments, trajectory, word_track,
+    PARAMS, VISEMES, DIPHTHONGS, check_words, homophenes, load_pronunciations, load_words, phone_segments, trajectory,
+    viseme_sequence, word_track,
 )
 
 OPEN, ROUND, LABIO = PARAMS.index("open"), PARAMS.index("round"), PARAMS.index("labio")
@@ -114,3 +115,17 @@ def test_trajectory_is_a_weighted_mean_of_targets():
     p = trajectory(seg, t)
     lo, hi = seg.target.min(0), seg.target.max(0)
     assert np.all(p >= lo - 1e-9) and np.all(p <= hi + 1e-9)
+
+
+def test_viseme_sequence_merges_sounds_the_lips_do_not_show():
+    # /b/ and /m/ both close the lips; /d/ after /n/ keeps the same alveolar shape (merged)
+    assert viseme_sequence(["B", "IH1", "L"]) == viseme_sequence(["M", "IH1", "L"])
+    assert viseme_sequence(["AH0", "N", "D"]) == viseme_sequence(["AH0", "N"])
+    # /f/ (lip to teeth) and stress (unstressed vowels drift to schwa) are visible
+    assert viseme_sequence(["F", "IH1", "L"]) != viseme_sequence(["B", "IH1", "L"])
+    assert viseme_sequence(["B", "IH0", "L"]) != viseme_sequence(["B", "IH1", "L"])
+
+
+def test_homophenes_of_the_vocabulary_are_the_pairs_the_model_card_names():
+    assert homophenes() == [["billion", "million"], ["happen", "happened"], ["spend", "spent"], ["thing", "think"]]
+    assert homophenes(["allow", "allowed", "billion"]) == []  # the final /d/ of allowed shows
