@@ -1,8 +1,8 @@
 """Checkpoints: weights in a .safetensors file, and beside it a .json that says what they are.
 
 The JSON holds the full config (so the network can be rebuilt without guessing), the word list
-(label i = words[i]), what it was trained on, measured metrics, the creation date and the
-spikelip version. safetensors, unlike pickle, cannot run code when loaded.
+(label i = words[i]), what it was trained on and how (epochs, steps, recipe, the checkpoint it
+started from), measured metrics, the creation date and the spikelip version. safetensors, unlike pickle, cannot run code when loaded.
 """
 from __future__ import annotations
 
@@ -43,12 +43,12 @@ def _base(path) -> Path:
 
 
 def save_checkpoint(
-    net: Network, path, *, trained_on: str = "", metrics: dict | None = None
+    net: Network, path, *, trained_on: str = "", metrics: dict | None = None, training: dict | None = None
 ) -> Path:
     """Write <path>.safetensors and <path>.json (a suffix on path is ignored); returns the JSON path.
 
     trained_on: free text (data set, split, epochs); metrics: measured numbers such as
-    {"top1": 0.71, "ops_per_synapse": 0.12}.
+    {"top1": 0.71, "ops_per_synapse": 0.12}; training: how it was trained (written by `spikelip train`).
     """
     base = _base(path)
     base.parent.mkdir(parents=True, exist_ok=True)
@@ -62,6 +62,7 @@ def save_checkpoint(
         "words": net.words,
         "trained_on": trained_on,
         "metrics": metrics or {},
+        "training": training or {},
         "parameters": net.parameter_counts(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "spikelip_version": _version(),

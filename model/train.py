@@ -5,7 +5,8 @@
 
 Recipe (paper): Adam, lr 3e-4 constant, then cosine 1e-4 -> 5e-6; weight decay 1e-4 except
 BatchNorm and neuron parameters; 1 warm-up epoch; batch 32; alpha clamping after every step.
-Every epoch writes `last.pt` (resume continues identically) and a safetensors checkpoint.
+Every epoch writes `last.pt` (resume continues identically) and a safetensors checkpoint that
+records how it was trained, including the checkpoint a fine-tuning run (`--model CKPT.json`) began from.
 """
 from __future__ import annotations
 
@@ -25,8 +26,8 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from model.checkpoint import save_checkpoint
-from model.config import default_words
+from model.checkpoint import find_checkpoint, is_checkpoint_json, save_checkpoint
+from model.config import default_words, read_json
 from model.data import DvsLipDataset, eval_transform, train_transform
 from model.evaluate import evaluate
 from model.build import build
@@ -37,7 +38,7 @@ from stream.files import write_atomically
 @dataclass
 class TrainConfig:
     data: str = ""
-    model: str = "small"
+    model: str = "small"  # config name or .json; a checkpoint .json to start from its weights (fresh optimiser)
     out: str = "runs/train"
     epochs_constant: int = 100  # Adam at `lr`
     epochs_cosine: int = 100  # cosine from `lr_cosine` to `lr_min`
@@ -93,6 +94,16 @@ def clip_loss(logits: torch.Tensor, labels: torch.Tensor, streaming_from: int) -
     return loss
 
 
+def started_from(source: str) -> dict | None:
+    """The checkpoint a run fine-tunes (`--model CHECKPOINT`): its path, data, training and metrics."""
+    if not Path(source).exists():  # a config name: fresh weights
+        return None
+    info = read_json(find_checkpoint(source))
+    if not is_checkpoint_json(info):  # a config file
+        return None
+    return {"checkpoint": str(source), **{k: info.get(k) for k in ("created", "trained_on", "training", "metrics")}}
+
+
 def _rng_state() -> dict:
     return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
 
@@ -130,13 +141,14 @@ def train(cfg: TrainConfig) -> dict:
     groups = synapse_groups(net) if cfg.spike_loss > 0 else []
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
 
-    start_epoch, step, history = 0, 0, []
+    start_epoch, step, history, origin = 0, 0, [], started_from(cfg.model)
     resume = out / "last.pt"
     if resume.exists():
         ckpt = torch.load(resume, map_location=device, weights_only=False)
         net.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         start_epoch, step, history = ckpt["epoch"], ckpt["step"], ckpt["history"]
+        origin = ckpt.get("started_from", origin)  # the file it names may have been overwritten since
         _set_rng_state(ckpt["rng"])
         if main:
             print(f"resumed from {resume} at epoch {start_epoch}")
@@ -188,10 +200,13 @@ def train(cfg: TrainConfig) -> dict:
             _append_csv(log_path, row)
             print(json.dumps(row))
             snapshot = {"model": net.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
-                        "step": step, "history": history, "rng": _rng_state(), "train_config": asdict(cfg)}
+                        "step": step, "history": history, "rng": _rng_state(), "train_config": asdict(cfg),
+                        "started_from": origin}
             write_atomically(resume, lambda tmp: torch.save(snapshot, tmp))
+            training = {"epochs": epoch + 1, "steps": step, "train_seconds": round(sum(r["epoch_s"] for r in history)),
+                        "recipe": asdict(cfg), "started_from": origin}
             save_checkpoint(net, out / "model", trained_on=cfg.trained_on or f"{cfg.data} (train split)",
-                            metrics={k: v for k, v in row.items() if k.startswith("test_")})
+                            metrics={k: v for k, v in row.items() if k.startswith("test_")}, training=training)
         if last_epoch:
             break
     if ddp:

@@ -44,7 +44,8 @@ def run(args) -> int:
     out = Path(args.out)
     if out.suffix != ".json":
         raise SpikeLipError(f"{out}: give the checkpoint's .json path")
-    path = save_checkpoint(net, out, trained_on=info.get("trained_on", ""), metrics=metrics)
+    path = save_checkpoint(net, out, trained_on=info.get("trained_on", ""), metrics=metrics,
+                           training=info.get("training"))
     onnx = onnx_file_for(net, quiet=True, sparse=True)
     shipped = out.parent / onnx.name
     if onnx != shipped:

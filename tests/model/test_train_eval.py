@@ -79,6 +79,25 @@ def test_resume_continues_identically(setup):
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
 
 
+def test_fine_tuning_starts_from_the_checkpoint_and_records_it(setup):
+    tmp_path, cfg_path = setup
+    train(config(tmp_path, cfg_path, "base", epochs=2, trained_on="tiny data"))
+    base = tmp_path / "base" / "model.json"
+    card = json.loads(base.read_text())
+    assert card["training"]["epochs"] == 2 and card["training"]["steps"] == 6 and card["training"]["started_from"] is None
+    assert card["training"]["recipe"]["lr"] == 3e-3
+    cfg = config(tmp_path, cfg_path, "ft", epochs=1, trained_on="tiny data")
+    cfg.model, cfg.lr = str(base), 0.0  # lr 0: the weights must stay those of the checkpoint
+    train(cfg)
+    start = build(str(base)).state_dict()
+    tuned = torch.load(tmp_path / "ft" / "last.pt", weights_only=False)["model"]
+    for name, _ in build(TINY).named_parameters():  # parameters only: BatchNorm statistics move in train mode
+        torch.testing.assert_close(tuned[name], start[name], rtol=0, atol=0)
+    origin = json.loads((tmp_path / "ft" / "model.json").read_text())["training"]["started_from"]
+    assert origin["checkpoint"] == str(base) and origin["training"]["epochs"] == 2
+    assert origin["trained_on"] == "tiny data" and origin["metrics"] == card["metrics"]
+
+
 def test_eval_numbers_follow_from_the_predictions(setup):
     tmp_path, _ = setup
     net = build(TINY).eval()
@@ -118,7 +137,8 @@ def test_bundle_records_the_held_out_evaluation(setup, monkeypatch, capsys):
 
     tmp_path, _ = setup
     monkeypatch.setenv("SPIKELIP_CACHE", str(tmp_path / "cache"))
-    trained = save_checkpoint(build(TINY).eval(), tmp_path / "run" / "model", trained_on="tiny train split")
+    trained = save_checkpoint(build(TINY).eval(), tmp_path / "run" / "model", trained_on="tiny train split",
+                              training={"epochs": 3})
     report = tmp_path / "eval.json"
     assert main(["eval", "--model", str(trained), "--data", str(tmp_path / "data"), "--workers", "0",
                  "--json", str(report)]) == 0
@@ -131,7 +151,7 @@ def test_bundle_records_the_held_out_evaluation(setup, monkeypatch, capsys):
     measured = json.loads(report.read_text())
     held_out = bundled.info["metrics"]["held_out"]
     assert held_out["top1"] == measured["top1"] and held_out["data"] == "held-out speakers"
-    assert bundled.info["trained_on"] == "tiny train split"
+    assert bundled.info["trained_on"] == "tiny train split" and bundled.info["training"] == {"epochs": 3}
     assert len(list(out.parent.glob("tiny-*-sparse.onnx"))) == 1  # shipped, so no export on first use
 
     retrained = save_checkpoint(build(TINY).eval(), tmp_path / "run2" / "model", trained_on="tiny, longer")
