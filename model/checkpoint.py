@@ -2,7 +2,8 @@
 
 The JSON holds the full config (so the network can be rebuilt without guessing), the word list
 (label i = words[i]), what it was trained on and how (epochs, steps, recipe, the checkpoint it
-started from), measured metrics, the creation date and the spikelip version. safetensors, unlike pickle, cannot run code when loaded.
+started from), measured metrics, the creation date and the spikelip version. safetensors, unlike
+pickle, cannot run code when loaded.
 """
 from __future__ import annotations
 
