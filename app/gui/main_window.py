@@ -82,6 +82,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.position_s = 0.0
         self.finished = False
         self.failed: str | None = None  # why the last run ended early
+        self.saved_recording: Path | None = None  # the file the run's recording was finalised into
         self.last_step: Step | None = None
         self.stats = LatencyStats()
         self._steps_since_paint = 0
@@ -227,6 +228,7 @@ class MainWindow(QtWidgets.QMainWindow):
         """Clear the views for a new run of `spec` (the messages then come through `handle`)."""
         self.spec = spec
         self.started, self.last_step, self.finished, self.failed = None, None, False, None
+        self.saved_recording = None
         self.position_s = 0.0
         self.event_view.clear()
         self.raster.clear()
@@ -338,7 +340,7 @@ class MainWindow(QtWidgets.QMainWindow):
         elif isinstance(message, Failed):
             self.finished, self.failed = True, message.message
             self.controls.show_paused(paused=True)
-            self.status(message.message, error=True)
+            self._show_failure_and_recording()
         elif isinstance(message, Notice):
             self.status(message.message, error=message.error)
 
@@ -449,10 +451,15 @@ class MainWindow(QtWidgets.QMainWindow):
             self.status(rec.error, error=True)
             rec.error = None
         if rec.finished is not None:
-            saved = f"recording saved: {rec.finished}"
-            self.status(f"{self.failed} — {saved}" if self.failed else saved, error=bool(self.failed))
-            rec.finished = None
+            self.saved_recording, rec.finished = rec.finished, None
+            self._show_failure_and_recording()
         self.controls.show_recording(rec.elapsed_s if rec.recording else None, rec.events_written)
+
+    def _show_failure_and_recording(self) -> None:
+        """Why the run failed and where its recording went, in one line, whichever came first:
+        a source error finalises the recording before the failure reaches the window."""
+        saved = f"recording saved: {self.saved_recording}" if self.saved_recording is not None else None
+        self.status(" — ".join(part for part in (self.failed, saved) if part), error=self.failed is not None)
 
     # ------------------------------------------------------------------ helpers
 

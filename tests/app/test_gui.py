@@ -186,6 +186,23 @@ def test_camera_unplug_while_recording_finalises_the_file(qtbot, window, tmp_pat
         assert sum(len(b) for b in source) > 0 and not source.warnings
 
 
+def test_failure_reported_after_the_saved_recording_keeps_both_in_the_status_bar(window, tmp_path):
+    """The source's error finalises the recording before the failure is queued, so a paint can
+    report the saved file first; the failure must not then hide it."""
+    from types import SimpleNamespace
+
+    from app.gui.session import Failed
+
+    out = tmp_path / "unplugged.aedat4"
+    recorder = SimpleNamespace(error=None, finished=out, recording=False, elapsed_s=0.0, events_written=10)
+    window.worker = SimpleNamespace(session=SimpleNamespace(recorder=recorder))
+    window._show_recording()
+    assert window.statusBar().currentMessage() == f"recording saved: {out}"
+    window.worker = None
+    window.handle(Failed("camera disconnected (test)"))
+    assert window.statusBar().currentMessage() == f"camera disconnected (test) — recording saved: {out}"
+
+
 def test_no_camera_shows_in_the_status_bar(qtbot, window, monkeypatch):
     import stream.sources.camera as camera
 
