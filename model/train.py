@@ -1,6 +1,7 @@
 """Train a network on DVS-Lip or SynthLip with the paper's recipe; one script for CPU, GPU and DDP.
 
     spikelip train --data DIR --model small --out runs/small
+    spikelip train --data DIR --extra-train DIR2 DIR3 ...    # more speakers: other folders' train splits
     torchrun --nproc_per_node 4 -m model.train --data DIR --model paper-causal --out runs/pc
 
 Recipe (paper): Adam, lr 3e-4 constant, then cosine 1e-4 -> 5e-6; weight decay 1e-4 except
@@ -17,7 +18,7 @@ import math
 import os
 import random
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,7 @@ from stream.files import write_atomically
 @dataclass
 class TrainConfig:
     data: str = ""
+    extra_train: list[str] = field(default_factory=list)  # more folders whose train splits join DATA's (more speakers)
     model: str = "small"  # config name or .json; a checkpoint .json to start from its weights (fresh optimiser)
     out: str = "runs/train"
     epochs_constant: int = 100  # Adam at `lr`
@@ -104,6 +106,10 @@ def started_from(source: str) -> dict | None:
     return {"checkpoint": str(source), **{k: info.get(k) for k in ("created", "trained_on", "training", "metrics")}}
 
 
+def default_trained_on(cfg: TrainConfig) -> str:
+    return " + ".join(f"{root} (train split)" for root in [cfg.data, *cfg.extra_train])
+
+
 def _rng_state() -> dict:
     return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
 
@@ -131,8 +137,10 @@ def train(cfg: TrainConfig) -> dict:
         out.mkdir(parents=True, exist_ok=True)
 
     words = default_words(100)
-    train_set = DvsLipDataset(cfg.data, "train", words, train_transform(cfg.spatial_augment, cfg.temporal_augment),
-                              bins=cfg.bins, cache=cfg.cache or None)
+    augment = train_transform(cfg.spatial_augment, cfg.temporal_augment)
+    train_set = torch.utils.data.ConcatDataset(
+        [DvsLipDataset(root, "train", words, augment, bins=cfg.bins, cache=cfg.cache or None)
+         for root in [cfg.data, *cfg.extra_train]])
     test_set = DvsLipDataset(cfg.data, "test", words, eval_transform(), bins=cfg.bins, cache=cfg.cache or None)
     sampler = torch.utils.data.DistributedSampler(train_set, world, rank, seed=cfg.seed) if ddp else None
     net = build(cfg.model).to(device)
@@ -205,7 +213,7 @@ def train(cfg: TrainConfig) -> dict:
             write_atomically(resume, lambda tmp: torch.save(snapshot, tmp))
             training = {"epochs": epoch + 1, "steps": step, "train_seconds": round(sum(r["epoch_s"] for r in history)),
                         "recipe": asdict(cfg), "started_from": origin}
-            save_checkpoint(net, out / "model", trained_on=cfg.trained_on or f"{cfg.data} (train split)",
+            save_checkpoint(net, out / "model", trained_on=cfg.trained_on or default_trained_on(cfg),
                             metrics={k: v for k, v in row.items() if k.startswith("test_")}, training=training)
         if last_epoch:
             break
@@ -232,6 +240,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         flag = "--" + f.name.replace("_", "-")
         if f.type == "bool":  # annotations are strings (from __future__ import annotations)
             p.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default)
+        elif f.type == "list[str]":
+            p.add_argument(flag, nargs="+", default=f.default_factory(), metavar="DIR")
         else:
             kind = {"int": int, "float": float, "str": str}[f.type]
             p.add_argument(flag, type=kind, default=f.default)

@@ -1,4 +1,5 @@
 """Training lowers the loss, resume continues identically, eval numbers follow from predictions."""
+import argparse
 import csv
 import os
 import json
@@ -10,7 +11,8 @@ import torch
 from model.build import build
 from model.data import DvsLipDataset
 from model.evaluate import activity_span, evaluate, streaming_prediction
-from model.train import TrainConfig, learning_rate, train
+from model.train import TrainConfig, add_arguments, config_from_args, learning_rate, train
+from stream.errors import SpikeLipError
 from stream.events import make_events
 from stream.sources.npy import save_clip
 
@@ -96,6 +98,24 @@ def test_fine_tuning_starts_from_the_checkpoint_and_records_it(setup):
     origin = json.loads((tmp_path / "ft" / "model.json").read_text())["training"]["started_from"]
     assert origin["checkpoint"] == str(base) and origin["training"]["epochs"] == 2
     assert origin["trained_on"] == "tiny data" and origin["metrics"] == card["metrics"]
+
+
+def test_extra_train_folders_join_the_training_set(setup):
+    tmp_path, cfg_path = setup
+    make_data(tmp_path / "more", clips=2, seed=1)
+    cfg = config(tmp_path, cfg_path, "mix", epochs=1, extra_train=[str(tmp_path / "more")])
+    assert train(cfg)["step"] == 5  # (6 + 4 train clips) / batch 2
+    card = json.loads((tmp_path / "mix" / "model.json").read_text())
+    assert card["trained_on"] == f"{tmp_path / 'data'} (train split) + {tmp_path / 'more'} (train split)"
+    assert card["training"]["recipe"]["extra_train"] == [str(tmp_path / "more")]
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["--data", "d", "--extra-train", "e1", "e2"])
+    assert config_from_args(args).extra_train == ["e1", "e2"]
+    assert config_from_args(parser.parse_args(["--data", "d"])).extra_train == []
+    cfg.extra_train, cfg.out = [str(tmp_path / "nowhere")], str(tmp_path / "bad")
+    with pytest.raises(SpikeLipError, match="nowhere: no 'train' folder"):
+        train(cfg)
 
 
 def test_eval_numbers_follow_from_the_predictions(setup):
