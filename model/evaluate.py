@@ -17,25 +17,41 @@ from stream.binner import DVSLIP_BIN_US
 BIN_MS = DVSLIP_BIN_US / 1000
 
 
+def activity_spans(x: torch.Tensor, fraction: float = 0.25) -> torch.Tensor:
+    """(B, 2) onset and end bins of the mouth movement in clips (B, T, 2, H, W): the first and
+    last bin whose activity is above `fraction` of the clip's 95th-percentile bin activity (a
+    silent clip spans all of it)."""
+    activity = x.abs().sum(dim=(2, 3, 4)).double()
+    level = fraction * torch.quantile(activity, 0.95, dim=1, keepdim=True)
+    active = (activity > level) & (level > 0)
+    bins = torch.arange(activity.shape[1], device=x.device).expand_as(active)
+    onset = torch.where(active, bins, activity.shape[1]).min(1).values
+    end = torch.where(active, bins, -1).max(1).values
+    silent = ~active.any(1)
+    return torch.stack([onset.masked_fill(silent, 0), end.masked_fill(silent, activity.shape[1] - 1)], 1)
+
+
 def activity_span(x: torch.Tensor, fraction: float = 0.25) -> tuple[int, int]:
-    """(onset, end) bins of the mouth movement in one clip (T, 2, H, W): where activity is
-    above `fraction` of the clip's 95th-percentile bin activity."""
-    activity = x.abs().sum(dim=(1, 2, 3)).numpy()
-    level = fraction * np.percentile(activity, 95)
-    active = np.flatnonzero(activity > level) if level > 0 else np.array([], int)
-    if len(active) == 0:
-        return 0, len(activity) - 1
-    return int(active[0]), int(active[-1])
+    """(onset, end) bins of one clip (T, 2, H, W); see `activity_spans`."""
+    onset, end = activity_spans(x[None], fraction)[0].tolist()
+    return onset, end
+
+
+def running_mean_since_onset(logits: torch.Tensor, onset: torch.Tensor) -> torch.Tensor:
+    """(B, T, C) the app's readout at every bin of (B, T, C) logits: the running mean since the
+    clip's start, restarted at each clip's `onset` bin (B,). Differentiable, so training can target it."""
+    total = logits.cumsum(1)
+    bins = torch.arange(logits.shape[1], device=logits.device).unsqueeze(0)
+    start = torch.where(bins >= onset[:, None], onset[:, None], 0)  # (B, T): first bin of each mean
+    before = torch.gather(total, 1, (start - 1).clamp(min=0).unsqueeze(2).expand_as(total))
+    before = before * (start > 0).unsqueeze(2)
+    return (total - before) / (bins - start + 1).unsqueeze(2)
 
 
 def streaming_prediction(logits: torch.Tensor, onset: int) -> torch.Tensor:
     """(T,) top word at each bin of one clip's (T, C) logits: the running mean since the clip's
     start, restarted at `onset`."""
-    total = logits.cumsum(0)
-    steps = torch.arange(1, len(logits) + 1).unsqueeze(1)
-    before = total[:onset] / steps[:onset]
-    after = (total[onset:] - (total[onset - 1] if onset > 0 else 0)) / steps[: len(logits) - onset]
-    return torch.cat([before, after]).argmax(1)
+    return running_mean_since_onset(logits[None], torch.tensor([onset]))[0].argmax(1)
 
 
 @torch.no_grad()

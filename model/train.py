@@ -30,7 +30,7 @@ from tqdm import tqdm
 from model.checkpoint import find_checkpoint, is_checkpoint_json, save_checkpoint
 from model.config import default_words, read_json
 from model.data import DvsLipDataset, eval_transform, train_transform
-from model.evaluate import evaluate
+from model.evaluate import BIN_MS, activity_spans, evaluate, running_mean_since_onset
 from model.build import build
 from model.metrics import spike_loss, synapse_groups
 from stream.files import write_atomically
@@ -52,6 +52,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     spike_loss: float = 0.0  # lambda of equation (15); 0 = off
     streaming_loss_from: int = -1  # >= 0: also train the running-mean prediction from this bin on
+    streaming_loss_after_end: float = -1.0  # ms >= 0: also train the app's readout from this long after each word's end
     spatial_augment: bool = True
     temporal_augment: bool = True
     bins: int = 90
@@ -94,6 +95,17 @@ def clip_loss(logits: torch.Tensor, labels: torch.Tensor, streaming_from: int) -
         tail = running[:, streaming_from:]
         loss = loss + F.cross_entropy(tail.reshape(-1, tail.shape[-1]), labels.repeat_interleave(tail.shape[1]))
     return loss
+
+
+def readout_loss(logits: torch.Tensor, labels: torch.Tensor, spans: torch.Tensor, after_end_bins: int) -> torch.Tensor:
+    """Cross-entropy of the app's streaming readout (running mean since the word's onset) at every
+    bin from `after_end_bins` after each clip's word end (`spans` from `activity_spans`) on: the
+    prediction the user sees just after the lips stop, which the whole-clip mean does not train."""
+    running = running_mean_since_onset(logits, spans[:, 0])
+    bins = torch.arange(logits.shape[1], device=logits.device).unsqueeze(0)
+    first = (spans[:, 1:2] + after_end_bins).clamp(max=logits.shape[1] - 1)
+    mask = bins >= first
+    return F.cross_entropy(running[mask], labels.unsqueeze(1).expand_as(mask)[mask])
 
 
 def started_from(source: str) -> dict | None:
@@ -162,6 +174,7 @@ def train(cfg: TrainConfig) -> dict:
             print(f"resumed from {resume} at epoch {start_epoch}")
 
     steps_per_epoch = math.ceil(len(train_set) / (cfg.batch_size * world))
+    after_end_bins = math.ceil(cfg.streaming_loss_after_end / BIN_MS)
     log_path = out / "log.csv"
     for epoch in range(start_epoch, cfg.epochs):
         if sampler is not None:
@@ -186,6 +199,8 @@ def train(cfg: TrainConfig) -> dict:
                 else:
                     logits = model(x)
                     loss = clip_loss(logits.float(), y, cfg.streaming_loss_from)
+                if cfg.streaming_loss_after_end >= 0:
+                    loss = loss + readout_loss(logits.float(), y, activity_spans(x), after_end_bins)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

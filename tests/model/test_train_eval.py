@@ -10,8 +10,9 @@ import torch
 
 from model.build import build
 from model.data import DvsLipDataset
-from model.evaluate import activity_span, evaluate, streaming_prediction
-from model.train import TrainConfig, add_arguments, config_from_args, learning_rate, train
+from model.evaluate import activity_span, activity_spans, evaluate, streaming_prediction
+from model.readout import Readout
+from model.train import TrainConfig, add_arguments, config_from_args, learning_rate, readout_loss, train
 from stream.errors import SpikeLipError
 from stream.events import make_events
 from stream.sources.npy import save_clip
@@ -103,7 +104,7 @@ def test_fine_tuning_starts_from_the_checkpoint_and_records_it(setup):
 def test_extra_train_folders_join_the_training_set(setup):
     tmp_path, cfg_path = setup
     make_data(tmp_path / "more", clips=2, seed=1)
-    cfg = config(tmp_path, cfg_path, "mix", epochs=1, extra_train=[str(tmp_path / "more")])
+    cfg = config(tmp_path, cfg_path, "mix", epochs=1, extra_train=[str(tmp_path / "more")], streaming_loss_after_end=40.0)
     assert train(cfg)["step"] == 5  # (6 + 4 train clips) / batch 2
     card = json.loads((tmp_path / "mix" / "model.json").read_text())
     assert card["trained_on"] == f"{tmp_path / 'data'} (train split) + {tmp_path / 'more'} (train split)"
@@ -116,6 +117,32 @@ def test_extra_train_folders_join_the_training_set(setup):
     cfg.extra_train, cfg.out = [str(tmp_path / "nowhere")], str(tmp_path / "bad")
     with pytest.raises(SpikeLipError, match="nowhere: no 'train' folder"):
         train(cfg)
+
+
+def test_readout_loss_trains_what_the_app_shows_after_the_word():
+    """Against the app's own `Readout`, stepped bin by bin and reset at each clip's onset."""
+    torch.manual_seed(0)
+    logits, labels = torch.randn(3, 20, 5, dtype=torch.float64), torch.tensor([0, 3, 4])
+    spans = torch.tensor([[2, 9], [0, 15], [5, 19]])
+    expected = []
+    for b, (onset, end) in enumerate(spans.tolist()):
+        readout = Readout([str(c) for c in range(5)])
+        for t in range(20):
+            if t == onset:
+                readout.reset()
+            p = readout.update(logits[b, t])
+            if t >= min(end + 3, 19):
+                expected.append(-np.log(p[labels[b]]))
+    assert float(readout_loss(logits, labels, spans, after_end_bins=3)) == pytest.approx(np.mean(expected))
+
+
+def test_activity_spans_find_the_moving_mouth():
+    x = torch.zeros(3, 30, 2, 8, 8)
+    x[0, 4:20, 0, 2, 2] = 5.0
+    x[0, 25, 1, 3, 3] = 1.0  # a noise event, below a quarter of the busy bins' activity
+    x[1, 10:12] = 1.0
+    assert activity_spans(x).tolist() == [[4, 19], [10, 11], [0, 29]]  # the last clip is silent
+    assert activity_span(x[0]) == (4, 19)
 
 
 def test_eval_numbers_follow_from_the_predictions(setup):
