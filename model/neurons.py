@@ -2,7 +2,10 @@
 
 State is a NamedTuple of tensors and nothing else, so a streaming caller (and later an ONNX
 graph) can carry it between timesteps as plain inputs and outputs. Each module also runs a
-whole sequence (`forward`, time on dim 1) by looping the very same step.
+whole sequence (`forward`, time on dim 1) by looping the very same step; the paper's neurons
+do it in `leaky_sequence`, the same arithmetic in the same order with a hand-written backward
+through time (equal to autograd's, tested), because recording autograd nodes for every step
+costs a small network's training step more than its arithmetic does.
 
 Two families:
 - frontend neurons of the SpikGRU2+ paper: IF (no leak), LIF (fixed leak), PLIF (learnable
@@ -21,7 +24,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from model.spikes import VTH, boxcar_spike, spike
+from model.spikes import VTH, arctan_surrogate, boxcar_spike, spike
 
 
 class LeakyState(NamedTuple):
@@ -86,6 +89,57 @@ def adlif_step(
     return s, AdaptiveState(u, w, s)
 
 
+def _leaky_loop(currents: torch.Tensor, leak: torch.Tensor, keep_v: bool):
+    """`leaky_step` from the zero state over time (dim 1): spikes, and the potentials if `keep_v`."""
+    dtype = torch.promote_types(currents.dtype, leak.dtype)
+    spikes = torch.empty(currents.shape, dtype=dtype, device=currents.device)
+    vs = torch.empty_like(spikes) if keep_v else None
+    v = torch.zeros_like(spikes[:, 0])
+    s = torch.zeros_like(v)
+    for t in range(currents.shape[1]):
+        v = leak * v + currents[:, t] - VTH * s
+        s = (v >= VTH).to(dtype)
+        spikes[:, t] = s
+        if keep_v:
+            vs[:, t] = v
+    return spikes, vs
+
+
+class _LeakySequence(torch.autograd.Function):
+    """Backward through time of `leaky_step` with the arctan surrogate. With g the gradient of
+    the spikes and d_t = dL/dv_t: d_t = (g_t - Vth d_{t+1}) surrogate(v_t) + leak d_{t+1} (the
+    spike feeds the next reset, the potential the next leak); dL/dI_t = d_t and
+    dL/dleak = sum_t d_t v_{t-1}."""
+
+    @staticmethod
+    def forward(ctx, currents, leak):
+        spikes, vs = _leaky_loop(currents, leak, keep_v=True)
+        ctx.save_for_backward(vs, leak)
+        return spikes
+
+    @staticmethod
+    def backward(ctx, grad):
+        vs, leak = ctx.saved_tensors
+        grad_in = torch.empty_like(vs)
+        d = torch.zeros_like(vs[:, 0])
+        grad_leak = torch.zeros_like(d) if ctx.needs_input_grad[1] else None
+        for t in range(vs.shape[1] - 1, -1, -1):
+            d = (grad[:, t] - VTH * d) * arctan_surrogate(vs[:, t]) + leak * d
+            grad_in[:, t] = d
+            if grad_leak is not None and t > 0:
+                grad_leak += d * vs[:, t - 1]
+        return grad_in, None if grad_leak is None else grad_leak.sum_to_size(leak.shape)
+
+
+def leaky_sequence(currents: torch.Tensor, leak: torch.Tensor | float) -> torch.Tensor:
+    """Spikes (B, T, ...) of `leaky_step` run over currents (B, T, ...) from the zero state."""
+    if not torch.is_tensor(leak):
+        leak = torch.tensor(float(leak), dtype=currents.dtype, device=currents.device)
+    if torch.is_grad_enabled() and (currents.requires_grad or leak.requires_grad):
+        return _LeakySequence.apply(currents, leak)
+    return _leaky_loop(currents, leak, keep_v=False)[0]
+
+
 # ---------------------------------------------------------------- modules
 
 
@@ -113,6 +167,9 @@ class IF(_Neuron):
     def step(self, current, state):
         return if_step(current, state)
 
+    def forward(self, currents):
+        return leaky_sequence(currents, 1.0)  # 1.0 * v is v: the arithmetic of if_step
+
 
 class LIF(_Neuron):
     """Leaky integrate-and-fire with one fixed leak for all neurons (paper eq. 1)."""
@@ -123,6 +180,9 @@ class LIF(_Neuron):
 
     def step(self, current, state):
         return leaky_step(current, state, self.leak)
+
+    def forward(self, currents):
+        return leaky_sequence(currents, self.leak)
 
 
 class PLIF(_Neuron):
@@ -137,6 +197,9 @@ class PLIF(_Neuron):
 
     def step(self, current, state):
         return leaky_step(current, state, self._leak(current.dim()))
+
+    def forward(self, currents):
+        return leaky_sequence(currents, self._leak(currents.dim() - 1))
 
     @torch.no_grad()
     def clamp_(self):

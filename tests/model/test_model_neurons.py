@@ -58,16 +58,52 @@ def test_plif_alpha_per_channel():
     assert state.v.flatten().tolist() == approx([0.4, 0.8])
 
 
-def test_plif_sequence_matches_steps():
-    neuron = PLIF(3)
-    x = torch.rand(2, 7, 3, 4, 4) * 0.8
-    state = neuron.initial_state((2, 3, 4, 4))
+def step_loop(neuron, x):
+    """The reference a sequence must equal: `step` looped over time, autograd through every step."""
+    state = neuron.initial_state(x[:, 0].shape, dtype=x.dtype)
     out = []
-    for t in range(7):
+    for t in range(x.shape[1]):
         s, state = neuron.step(x[:, t], state)
         out.append(s)
-    assert torch.equal(neuron(x), torch.stack(out, 1))
+    return torch.stack(out, 1)
+
+
+def neurons_under_test():
+    plif = PLIF(3)
+    with torch.no_grad():
+        plif.alpha.copy_(torch.tensor([0.3, 0.9, 1.0]))
+    return [("plif", plif), ("lif", LIF(0.8)), ("if", IF())]
+
+
+@pytest.mark.parametrize("name, neuron", neurons_under_test())
+def test_sequence_matches_steps(name, neuron):
+    x = torch.rand(2, 7, 3, 4, 4) * 0.8
+    assert torch.equal(neuron(x), step_loop(neuron, x))
     assert neuron(x).sum() > 0
+    with torch.no_grad():
+        assert torch.equal(neuron(x), step_loop(neuron, x))
+
+
+@pytest.mark.parametrize("name, neuron", neurons_under_test())
+def test_sequence_backward_through_time_equals_autograd_of_the_step_loop(name, neuron):
+    """The hand-written backward against autograd through `step`, in float64, with currents
+    that put many potentials near the threshold (where the surrogate is large) and spike often."""
+    neuron = neuron.double()
+    x = (torch.randn(2, 12, 3, 4, 4, dtype=torch.float64) * 0.7 + 0.3).requires_grad_()
+    g = torch.randn(2, 12, 3, 4, 4, dtype=torch.float64)
+    grads = []
+    for run in (neuron, lambda v: step_loop(neuron, v)):
+        neuron.zero_grad()
+        x.grad = None
+        out = run(x)
+        (out * g).sum().backward()
+        grads.append((out.detach(), x.grad.clone(), [p.grad.clone() for p in neuron.parameters()]))
+    (out_seq, gx_seq, gp_seq), (out_ref, gx_ref, gp_ref) = grads
+    assert torch.equal(out_seq, out_ref) and 0.1 < float(out_ref.mean()) < 0.9
+    torch.testing.assert_close(gx_seq, gx_ref, rtol=1e-10, atol=1e-12)
+    for a, b in zip(gp_seq, gp_ref):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+    assert len(gp_seq) == (1 if name == "plif" else 0)
 
 
 def test_plif_clamp_keeps_alpha_in_unit_interval():
