@@ -1,7 +1,8 @@
 """Words read right in continuous SynthLip speech: all 100 words in two 50-word recordings
-(seeds 11 and 12; sentence speakers are never in a training split), each replayed headless as a user would
-(`spikelip replay --headless --speed 0`: segmenter, restart at each word, readout). The 14 words
-of the bundled samples are too few to compare models; this is the same measure on 100.
+(seeds 11 and 12; sentence speakers are never in a training split), each replayed headless as
+a user would (`spikelip replay --headless --speed 0`: segmenter, restart at each word,
+readout). The 14 words of the bundled samples are too few to compare models; this is the same
+measure on 100.
 
     .venv/bin/python benchmarks/probe_sentences.py [--models assets/models/small.json OTHER.json ...]
 """
