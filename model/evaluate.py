@@ -74,8 +74,7 @@ def evaluate(net, dataset, batch_size: int = 32, workers: int = 2, device="cpu",
         top5_hits += int((top5 == y[:, None]).any(1).sum())
         np.add.at(confusion, (y.numpy(), clip.argmax(1).numpy()), 1)
         if streaming:
-            for b in range(len(y)):
-                onset, end = activity_span(x[b])
+            for b, (onset, end) in enumerate(activity_spans(x).tolist()):
                 hit = (streaming_prediction(logits[b], onset) == y[b]).numpy()
                 k = np.arange(len(hit))
                 ok = (k - onset >= 0) & (k - onset < max_offset_bins)

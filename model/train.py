@@ -90,9 +90,8 @@ def clip_loss(logits: torch.Tensor, labels: torch.Tensor, streaming_from: int) -
     """Cross-entropy of the mean logits over time (paper); optionally of the running mean at each bin."""
     loss = F.cross_entropy(logits.mean(1), labels)
     if streaming_from >= 0 and logits.shape[1] > streaming_from:
-        steps = torch.arange(1, logits.shape[1] + 1, device=logits.device).view(1, -1, 1)
-        running = logits.cumsum(1) / steps
-        tail = running[:, streaming_from:]
+        since_start = torch.zeros(logits.shape[0], dtype=torch.long, device=logits.device)
+        tail = running_mean_since_onset(logits, since_start)[:, streaming_from:]
         loss = loss + F.cross_entropy(tail.reshape(-1, tail.shape[-1]), labels.repeat_interleave(tail.shape[1]))
     return loss
 
