@@ -36,32 +36,39 @@ from model.metrics import spike_loss, synapse_groups
 from stream.files import write_atomically
 
 
+def _option(default, help: str):
+    """A TrainConfig field whose help text `spikelip train --help` shows."""
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"help": help})
+    return field(default=default, metadata={"help": help})
+
+
 @dataclass
 class TrainConfig:
-    data: str = ""
-    extra_train: list[str] = field(default_factory=list)  # more folders whose train splits join DATA's (more speakers)
-    model: str = "small"  # config name or .json; a checkpoint .json to start from its weights (fresh optimiser)
-    out: str = "runs/train"
-    epochs_constant: int = 100  # Adam at `lr`
-    epochs_cosine: int = 100  # cosine from `lr_cosine` to `lr_min`
-    warmup_epochs: float = 1.0
-    batch_size: int = 32
-    lr: float = 3e-4
-    lr_cosine: float = 1e-4
-    lr_min: float = 5e-6
-    weight_decay: float = 1e-4
-    spike_loss: float = 0.0  # lambda of equation (15); 0 = off
-    streaming_loss_from: int = -1  # >= 0: also train the running-mean prediction from this bin on
-    streaming_loss_after_end: float = -1.0  # ms >= 0: also train the app's readout from this long after each word's end
-    spatial_augment: bool = True
-    temporal_augment: bool = True
-    bins: int = 90
-    workers: int = 2
-    cache: str = ""  # folder for binned clips, made once (~1.7 MB a clip); empty: bin every epoch
-    seed: int = 0
-    max_steps: int = 0  # stop after this many optimiser steps (0 = run every epoch); for smoke tests
-    eval_every: int = 1  # epochs between test-set evaluations
-    trained_on: str = ""  # free text for the checkpoint card, e.g. "SynthLip seed 1, 60 clips/word"
+    data: str = _option("", "DVS-Lip style folder with {train,test}/<word>/<k>.npy (DVS-Lip or `spikelip synth` output)")
+    extra_train: list[str] = _option([], "more folders whose train splits join DATA's (more speakers); the test split stays DATA's")
+    model: str = _option("small", "config name or .json; a checkpoint .json starts from its weights (fresh optimiser)")
+    out: str = _option("runs/train", "run folder: last.pt, log.csv and the checkpoint; an existing last.pt is resumed")
+    epochs_constant: int = _option(100, "epochs at LR (after the warm-up)")
+    epochs_cosine: int = _option(100, "epochs of cosine decay from LR_COSINE to LR_MIN, after the constant ones")
+    warmup_epochs: float = _option(1.0, "linear warm-up to LR over this many epochs")
+    batch_size: int = _option(32, "clips per optimiser step (per process under torchrun)")
+    lr: float = _option(3e-4, "Adam learning rate of the constant phase")
+    lr_cosine: float = _option(1e-4, "learning rate where the cosine decay starts")
+    lr_min: float = _option(5e-6, "learning rate where the cosine decay ends")
+    weight_decay: float = _option(1e-4, "on convolution, recurrent and linear weights; none on BatchNorm, biases, neurons")
+    spike_loss: float = _option(0.0, "lambda of the spike loss, equation (15); 0 = off")
+    streaming_loss_from: int = _option(-1, "bin >= 0: also train the running-mean prediction from the clip's start at every bin from this one on")
+    streaming_loss_after_end: float = _option(-1.0, "ms >= 0: also train the app's readout (running mean since the word's onset) at every bin from this long after each word's end")
+    spatial_augment: bool = _option(True, "cutout and zoom +-30 %% on top of the paper's random crop and flip")
+    temporal_augment: bool = _option(True, "temporal masks (zeroed runs of bins)")
+    bins: int = _option(90, "13.3 ms bins per clip (90 = 1.2 s, the reference; later events dropped)")
+    workers: int = _option(2, "data loader processes")
+    cache: str = _option("", "folder for binned clips, written once (~1.7 MB a clip) and read back each epoch; empty: bin every epoch")
+    seed: int = _option(0, "seed of weights, shuffling and augmentations")
+    max_steps: int = _option(0, "stop after this many optimiser steps (0 = run every epoch); for smoke tests")
+    eval_every: int = _option(1, "epochs between test-split evaluations (the last epoch is always evaluated)")
+    trained_on: str = _option("", "free text for the checkpoint card (default: the folders' names)")
 
     @property
     def epochs(self) -> int:
@@ -252,13 +259,16 @@ def _append_csv(path: Path, row: dict) -> None:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     for f in fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
+        help = f.metadata["help"]
         if f.type == "bool":  # annotations are strings (from __future__ import annotations)
-            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default)
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default,
+                           help=help + (" (default: on)" if f.default else " (default: off)"))
         elif f.type == "list[str]":
-            p.add_argument(flag, nargs="+", default=f.default_factory(), metavar="DIR")
+            p.add_argument(flag, nargs="+", default=f.default_factory(), metavar="DIR", help=help)
         else:
             kind = {"int": int, "float": float, "str": str}[f.type]
-            p.add_argument(flag, type=kind, default=f.default)
+            shown = f" (default: {f.default})" if f.default not in ("", -1, -1.0) else ""
+            p.add_argument(flag, type=kind, default=f.default, help=help + shown)
     p.add_argument("--config", help="JSON file with any of these options (command-line flags win)")
 
 
