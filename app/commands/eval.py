@@ -16,12 +16,12 @@ HELP = "evaluate a model on a DVS-Lip or SynthLip split: top-1/top-5, per word, 
 def add_arguments(p) -> None:
     p.add_argument("--model", metavar="M", help="model name, config or checkpoint (default: the bundled model)")
     p.add_argument("--data", required=True, metavar="DIR", help="folder with {train,test}/<word>/<k>.npy")
-    p.add_argument("--split", default="test", choices=["train", "test"])
+    p.add_argument("--split", default="test", choices=["train", "test"], help="which split to score (default: test)")
     p.add_argument("--json", metavar="OUT", help="write every number to OUT (JSON)")
     p.add_argument("--confusion", metavar="PNG", help="save the confusion matrix as a PNG")
     p.add_argument("--time-plot", metavar="PNG", help="save accuracy vs time since word onset/end (causal models)")
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--batch-size", type=int, default=16, metavar="N", help="clips per forward pass (default: 16)")
+    p.add_argument("--workers", type=int, default=2, metavar="N", help="data loader processes (default: 2)")
     p.add_argument("--ops", action="store_true", help="also measure spike rates and OPs per synapse (one batch)")
 
 
