@@ -68,6 +68,7 @@ class TrainConfig:
     seed: int = _option(0, "seed of weights, shuffling and augmentations")
     max_steps: int = _option(0, "stop after this many optimiser steps (0 = run every epoch); for smoke tests")
     eval_every: int = _option(1, "epochs between test-split evaluations (the last epoch is always evaluated)")
+    tensorboard: bool = _option(True, "also log loss, accuracy and learning rate to OUT/tensorboard (when the tensorboard package is installed)")
     trained_on: str = _option("", "free text for the checkpoint card (default: the folders' names)")
 
     @property
@@ -138,6 +139,18 @@ def _set_rng_state(state: dict) -> None:
     random.setstate(state["python"])
 
 
+def _tensorboard(cfg: TrainConfig, step: int):
+    """A SummaryWriter in OUT/tensorboard, or None when it is off or tensorboard is not installed.
+    A resumed run drops what an earlier run logged after the checkpoint's step (a killed run's tail)."""
+    if not cfg.tensorboard:
+        return None
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(str(Path(cfg.out) / "tensorboard"), purge_step=step + 1 if step else None)
+
+
 def train(cfg: TrainConfig) -> dict:
     ddp = int(os.environ.get("WORLD_SIZE", "1")) > 1
     if ddp:
@@ -179,6 +192,9 @@ def train(cfg: TrainConfig) -> dict:
         if main:
             print(f"resumed from {resume} at epoch {start_epoch}")
 
+    board = _tensorboard(cfg, step) if main else None
+    if board is not None and start_epoch == 0:
+        print(f"TensorBoard logs in {board.log_dir} (tensorboard --logdir {cfg.out})")
     steps_per_epoch = math.ceil(len(train_set) / (cfg.batch_size * world))
     after_end_bins = math.ceil(cfg.streaming_loss_after_end / BIN_MS)
     log_path = out / "log.csv"
@@ -216,6 +232,9 @@ def train(cfg: TrainConfig) -> dict:
             correct += int((logits.mean(1).argmax(1) == y).sum())
             loss_sum += loss.item() * len(y)
             bar.set_postfix(loss=f"{loss_sum / total:.3f}", acc=f"{correct / total:.3f}", lr=f"{lr:.2e}")
+            if board is not None:
+                board.add_scalar("step/loss", loss.item(), step)
+                board.add_scalar("step/lr", lr, step)
             if cfg.max_steps and step >= cfg.max_steps:
                 break
         row = {"epoch": epoch + 1, "step": step, "lr": lr, "train_loss": loss_sum / max(total, 1),
@@ -227,6 +246,11 @@ def train(cfg: TrainConfig) -> dict:
         history.append(row)
         if main:
             _append_csv(log_path, row)
+            if board is not None:
+                for key in LOG_COLUMNS[2:]:
+                    if key in row:
+                        board.add_scalar(f"epoch/{key}", row[key], step)
+                board.flush()
             print(json.dumps(row))
             snapshot = {"model": net.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
                         "step": step, "history": history, "rng": _rng_state(), "train_config": asdict(cfg),
@@ -238,6 +262,8 @@ def train(cfg: TrainConfig) -> dict:
                             metrics={k: v for k, v in row.items() if k.startswith("test_")}, training=training)
         if last_epoch:
             break
+    if board is not None:
+        board.close()
     if ddp:
         dist.destroy_process_group()
     return history[-1] if history else {}

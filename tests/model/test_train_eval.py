@@ -70,6 +70,30 @@ def test_a_few_steps_lower_the_loss(setup):
     assert float(rows[-1]["test_top1"]) == history[-1]["test_top1"]
 
 
+def test_tensorboard_logs_what_the_csv_logs_and_a_resume_continues_it(setup):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from torch.utils.tensorboard import SummaryWriter
+
+    tmp_path, cfg_path = setup
+    train(config(tmp_path, cfg_path, "run", epochs=1))
+    with SummaryWriter(str(tmp_path / "run" / "tensorboard")) as killed:  # a run killed in epoch 2
+        for step in (4, 5):
+            killed.add_scalar("step/loss", 99.0, step)
+    train(config(tmp_path, cfg_path, "run", epochs=2))  # resumed from epoch 1: a third event file
+    board = EventAccumulator(str(tmp_path / "run" / "tensorboard"))
+    board.Reload()
+    with open(tmp_path / "run" / "log.csv") as f:
+        rows = list(csv.DictReader(f))
+    for key in ("lr", "train_loss", "train_acc", "test_top1"):
+        logged = board.Scalars(f"epoch/{key}")
+        assert [e.step for e in logged] == [int(r["step"]) for r in rows] == [3, 6]
+        assert [e.value for e in logged] == pytest.approx([float(r[key]) for r in rows], rel=1e-6)
+    losses = board.Scalars("step/loss")
+    assert [e.step for e in losses] == [1, 2, 3, 4, 5, 6] and 99.0 not in [e.value for e in losses]
+    train(config(tmp_path, cfg_path, "off", epochs=1, tensorboard=False))
+    assert not (tmp_path / "off" / "tensorboard").exists()
+
+
 def test_resume_continues_identically(setup):
     tmp_path, cfg_path = setup
     straight = train(config(tmp_path, cfg_path, "a", epochs=2))
