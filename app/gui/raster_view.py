@@ -147,7 +147,7 @@ class RasterView(QtWidgets.QWidget):
             colour = theme.LAYER_COLOURS[i % len(theme.LAYER_COLOURS)]
             self._curves[stage] = self.rate_plot.plot(pen=pg.mkPen(colour, width=1))
         self.legend.setText("mean rate per stage: " + " &nbsp;".join(
-            f"<span style='color:{theme.css(theme.LAYER_COLOURS[i % len(theme.LAYER_COLOURS)])}'>━ {stage}</span>"
+            f"<span style='color:{theme.css(theme.LAYER_COLOURS[i % len(theme.LAYER_COLOURS)])}'>━&nbsp;{stage}</span>"
             for i, stage in enumerate(self._curves)))
 
 
