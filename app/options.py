@@ -1,6 +1,8 @@
 """Command-line options shared by several subcommands, parsed into stream objects."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from stream.errors import SpikeLipError
 from stream.events import SensorSize
 from stream.roi import Crop, Roi
@@ -32,3 +34,11 @@ def add_disconnect_argument(p, default: str) -> None:
     p.add_argument("--on-disconnect", choices=ON_DISCONNECT, default=default,
                    help="when the camera is unplugged: stop (the recording is saved), or wait for it to be "
                         f"plugged in again and carry on (default: {default})")
+
+
+def shown(path) -> str:
+    """A path as the user would type it: relative to the current folder when inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from app.latency import DEADLINE_MS, WordClock, binned_frames, compare, measure
 from app.models import RUNTIMES, load_model, use_streaming_threads
-from app.options import add_spatial_arguments, crop_for
+from app.options import add_spatial_arguments, crop_for, shown
 from app.pipeline import Pipeline
 from app.segment import SegmentedReadout
 from app.truth import read_sentence
@@ -102,7 +102,7 @@ def _open_source(args):
     from app.commands.replay import DEFAULT_SAMPLE
 
     path = Path(args.path) if args.path else DEFAULT_SAMPLE
-    return open_file(path), str(path), read_sentence(path)[1]
+    return open_file(path), shown(path), read_sentence(path)[1]
 
 
 def _run_compare(args) -> int:

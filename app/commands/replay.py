@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from app.models import ASSETS, RUNTIMES, load_model, use_streaming_threads
-from app.options import add_spatial_arguments, crop_for
+from app.options import add_spatial_arguments, crop_for, shown
 from app.pipeline import Pipeline
 from app.segment import SegmentedReadout, Word, holds_one_word
 from app.truth import WordSpan, read_word_times, spoken_at, verdict
@@ -76,7 +76,7 @@ def run_headless(path: Path, args) -> int:
         readout = Readout(words) if one_word else SegmentedReadout(Readout(words))
         pipeline = Pipeline(source, net, readout, crop=crop, speed=args.speed or None)
         truth = read_word_times(path)
-        print(f"replaying {path} ({source.sensor} {source.name}, ROI {crop.roi} -> {crop.sensor}) "
+        print(f"replaying {shown(path)} ({source.sensor} {source.name}, ROI {crop.roi} -> {crop.sensor}) "
               f"with model {description}, speed {'max' if not args.speed else f'{args.speed:g}x'}")
         with _jsonl_errors(args.jsonl):
             out = open(args.jsonl, "w") if args.jsonl else None
