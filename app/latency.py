@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from app.pipeline import model_input
+from app.pipeline import freeze_loaded_objects, model_input
 from app.segment import SegmentedReadout
 from app.truth import WordSpan, spoken_at
 from model.readout import Readout
@@ -241,6 +241,7 @@ def compare(frames: list[np.ndarray], bin_ms: list[float], runners: dict) -> dic
     states = {k: runners[k][0].initial_state(1) for k in labels}
     readouts = {k: Readout(runners[k][1]) for k in labels}
     logs = {k: {s: [] for s in STAGES} for k in labels}
+    freeze_loaded_objects()  # as the live Pipeline does
     with torch.inference_mode():
         for i, frame in enumerate(frames):
             for j in range(len(labels)):

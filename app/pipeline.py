@@ -50,6 +50,13 @@ def model_input(frame: np.ndarray, side: int = MODEL_INPUT_SIDE) -> torch.Tensor
     return torch.from_numpy(signed(CentreCrop(side)(frame))).unsqueeze(0)
 
 
+def freeze_loaded_objects() -> None:
+    """Before stepping a stream: move what is alive now (torch, onnxruntime, Qt, the model) out of
+    the garbage collector's reach; a full collection over it all took 88 ms in mid-stream."""
+    gc.collect()
+    gc.freeze()
+
+
 class Pipeline:
     """Runs a source through crop, binner and model; iterate it for `StepResult`s.
 
@@ -118,10 +125,7 @@ class Pipeline:
         self._restart = True
 
     def __iter__(self) -> Iterator[StepResult]:
-        # Move what is alive now (torch, onnxruntime, Qt, the model) out of the collector's
-        # reach: a full collection over it all took 88 ms in mid-stream, seven bins' deadline.
-        gc.collect()
-        gc.freeze()
+        freeze_loaded_objects()
         state = self.model.initial_state(batch_size=1)
         for events, now_us in self._slices():
             t_available = time.perf_counter()

@@ -230,10 +230,11 @@ def train(cfg: TrainConfig) -> dict:
             step += 1
             total += len(y)
             correct += int((logits.mean(1).argmax(1) == y).sum())
-            loss_sum += loss.item() * len(y)
+            loss_value = loss.item()
+            loss_sum += loss_value * len(y)
             bar.set_postfix(loss=f"{loss_sum / total:.3f}", acc=f"{correct / total:.3f}", lr=f"{lr:.2e}")
             if board is not None:
-                board.add_scalar("step/loss", loss.item(), step)
+                board.add_scalar("step/loss", loss_value, step)
                 board.add_scalar("step/lr", lr, step)
             if cfg.max_steps and step >= cfg.max_steps:
                 break

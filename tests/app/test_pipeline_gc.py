@@ -3,8 +3,10 @@ garbage collector's reach: a full collection in mid-stream then scans only the s
 objects, instead of stalling a step for ~100 ms."""
 import gc
 
+import numpy as np
 import torch
 
+from app.latency import compare
 from app.models import ASSETS
 from app.pipeline import Pipeline
 from model import Readout
@@ -31,3 +33,9 @@ def test_streaming_moves_what_was_loaded_before_it_out_of_the_collectors_reach()
         next(steps)
         made_during = {"a stream's": ["objects"]}
         assert not tracked(loaded_before) and tracked(made_during)
+
+
+def test_the_interleaved_comparison_measures_under_the_same_collector_as_the_live_path():
+    loaded_before = {"a model's": ["weights"]}
+    compare([np.zeros((2, 128, 128), np.float32)], [0.1], {"zero": (ZeroModel(), ["a", "b"])})
+    assert not tracked(loaded_before)
