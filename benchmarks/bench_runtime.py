@@ -47,9 +47,12 @@ TRAINED_SMALL = ROOT / "runs" / "small" / "model.json"
 BIN_MS = 40.0 / 3.0
 
 
-def time_steps(step, x: torch.Tensor, state):
+def time_steps(step, x: torch.Tensor, state, before=None):
+    """Milliseconds of each step over x's bins; `before()` runs untimed ahead of each step."""
     times = []
     for t in range(x.shape[0]):
+        if before is not None:
+            before()
         start = time.perf_counter()
         _, state = step(x[t], state)
         times.append((time.perf_counter() - start) * 1e3)

@@ -15,7 +15,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from app.models import load_model, onnx_file_for  # noqa: E402
-from benchmarks.bench_runtime import recording_frames  # noqa: E402
+from benchmarks.bench_runtime import recording_frames, time_steps  # noqa: E402
 from benchmarks.common import write_result  # noqa: E402
 from model.runtime import OnnxRunner  # noqa: E402
 
@@ -27,33 +27,24 @@ def spin(seconds: float) -> None:
 
 
 WAITS = {
-    "back to back": lambda: None,
+    "back to back": None,
     "idle 12 ms": lambda: time.sleep(0.012),
     "idle 11 ms + spin 1 ms": lambda: (time.sleep(0.011), spin(0.001)),
 }
 
 
-def step_ms(runner: OnnxRunner, frames: torch.Tensor, wait) -> list[float]:
-    state, times = runner.initial_state(1), []
-    for x in frames:
-        wait()
-        start = time.perf_counter()
-        _, state = runner.step(x, state)
-        times.append((time.perf_counter() - start) * 1e3)
-    return times
-
-
 def main() -> int:
     frames = torch.stack(recording_frames())
     loaded = load_model(None, quiet=True)
-    result = {"steps": len(frames), "model": loaded.description, "runtimes": {}}
+    model = loaded.description.removesuffix(f" ({loaded.runtime})")  # the ONNX runtimes are timed, not this one
+    result = {"steps": len(frames), "model": model, "runtimes": {}}
     for sparse in (True, False):
         runner = OnnxRunner(onnx_file_for(loaded.net, quiet=True, sparse=sparse))
-        step_ms(runner, frames, WAITS["back to back"])  # warm-up pass
+        time_steps(runner.step, frames, runner.initial_state(1))  # warm-up pass
         times = {name: [] for name in WAITS}
         for _ in range(2):  # interleaved passes, so a noisy neighbour hits every mode alike
             for name, wait in WAITS.items():
-                times[name] += step_ms(runner, frames, wait)
+                times[name] += time_steps(runner.step, frames, runner.initial_state(1), before=wait)[0]
         key = "sparse" if sparse else "onnx"
         result["runtimes"][key] = {}
         for name, ms in times.items():
