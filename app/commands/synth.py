@@ -34,6 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="make one continuous recording of these words instead of a dataset")
     parser.add_argument("--out", default=None, metavar="FILE.aedat4",
                         help="sentence mode: the AEDAT4 file to write (ground truth goes to FILE.json)")
+    parser.add_argument("--pause", default=None, metavar="S or MIN,MAX",
+                        help="sentence mode: seconds of rest between words (default 0.3,0.7)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -42,6 +44,9 @@ def run(args: argparse.Namespace) -> int:
     if args.out is not None:
         raise SpikeLipError("--out is for sentence mode: add --sentence \"WORD WORD ...\", "
                             "or give OUT_DIR for a dataset")
+    if args.pause is not None:
+        raise SpikeLipError("--pause is for sentence mode (--sentence \"WORD WORD ...\" --out FILE.aedat4): "
+                            "a dataset's clips hold one word each")
     if args.out_dir is None:
         raise SpikeLipError("give OUT_DIR and --clips-per-word N for a dataset, "
                             "or --sentence \"...\" --out FILE.aedat4 for a recording")
@@ -68,9 +73,24 @@ def _sentence(args: argparse.Namespace) -> int:
         raise SpikeLipError("--sentence makes one recording; drop OUT_DIR and --clips-per-word")
     from stream.synthlip import generate_sentence
 
-    doc = generate_sentence(args.sentence, args.out, args.seed)
+    doc = generate_sentence(args.sentence, args.out, args.seed, pause_s=_pause(args.pause))
     words = ", ".join(f"{w['word']} {(w['start_us'] - doc['t_start_us']) / 1e6:.2f}-"
                       f"{(w['end_us'] - doc['t_start_us']) / 1e6:.2f} s" for w in doc["words"])
     print(f"wrote {args.out} ({doc['events']} events, {(doc['t_end_us'] - doc['t_start_us']) / 1e6:.1f} s, "
           f"{doc['sensor']['width']}x{doc['sensor']['height']}) and its ground truth: {words}", file=sys.stdout)
     return 0
+
+
+def _pause(text: str | None) -> tuple[float, float]:
+    """--pause "S" or "MIN,MAX" -> (MIN, MAX) seconds; the generator's default without it."""
+    from stream.synthlip.sentence import PAUSE_S
+
+    if text is None:
+        return PAUSE_S
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    if len(values) not in (1, 2):
+        raise SpikeLipError(f"--pause {text!r}: give seconds as S or MIN,MAX, e.g. --pause 0.3,0.7")
+    return values[0], values[-1]

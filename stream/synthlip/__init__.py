@@ -5,8 +5,9 @@ Public API:
   words=None)`: `<out_dir>/{train,test}/<word>/<k>.npy` in the DVS-Lip format.
 - `render_word_events(word, speaker, seed, **options)`: one clip's events (EVENT_DTYPE,
   128 x 128, t in microseconds from 0); `render_word` returns them with the trajectory.
-- `generate_sentence(words, out_path, seed, sensor=SensorSize(346, 260))`: an AEDAT4 recording
-  of several words plus `<stem>.json` ground truth; returns that ground truth.
+- `generate_sentence(words, out_path, seed, sensor=SensorSize(346, 260), pause_s=(0.3, 0.7))`:
+  an AEDAT4 recording of several words, `pause_s` seconds of rest apart, plus `<stem>.json`
+  ground truth; returns that ground truth.
 
 Modules: phonemes (table, visemes, coarticulation), speakers (variation, seed streams), mouth
 (renderer), dvs (event camera model), render (words to events), dataset, sentence, samples

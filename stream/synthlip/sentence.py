@@ -26,6 +26,7 @@ from stream.synthlip.speakers import SENTENCE_SPEAKER_BASE, STREAM_SENTENCE, mak
 T0_US = 1_700_000_000_000_000
 PACKET_US = 10_000
 MOVE_PX = 0.5  # a word's movement starts/ends where the mouth is this far from rest
+PAUSE_S = (0.3, 0.7)  # rest between words, seconds: the range of natural speech
 
 
 def _movement_px(params: np.ndarray, rest: np.ndarray, half_width: float, aperture: float) -> np.ndarray:
@@ -35,10 +36,11 @@ def _movement_px(params: np.ndarray, rest: np.ndarray, half_width: float, apertu
 
 
 def generate_sentence(words, out_path, seed: int, sensor: SensorSize = SensorSize(346, 260),
-                      speaker_id: int | None = None) -> dict:
+                      speaker_id: int | None = None, pause_s: tuple[float, float] = PAUSE_S) -> dict:
     """Write one sentence of `words` (a list or a space-separated string) to `out_path` (AEDAT4).
 
-    Returns the ground truth that is also written to the `.json` beside it.
+    The rest between two words lasts uniformly `pause_s` seconds (long pauses test how the app
+    waits at rest). Returns the ground truth that is also written to the `.json` beside it.
     """
     if isinstance(words, str):
         words = words.split()
@@ -48,6 +50,9 @@ def generate_sentence(words, out_path, seed: int, sensor: SensorSize = SensorSiz
     out_path = Path(out_path)
     if out_path.suffix.lower() != ".aedat4":
         raise SpikeLipError(f"{out_path}: the sentence file name must end in .aedat4")
+    lo, hi = (float(v) for v in pause_s)
+    if not 0 < lo <= hi:
+        raise SpikeLipError(f"pause {lo:g}-{hi:g} s: give 0 < MIN <= MAX seconds")
     if sensor.width < 128 or sensor.height < 128:
         raise SpikeLipError(f"sensor {sensor}: must be at least 128 x 128 to hold the mouth crop")
     try:
@@ -71,7 +76,7 @@ def generate_sentence(words, out_path, seed: int, sensor: SensorSize = SensorSiz
         seg, end = phone_segments(phones, t, rate, rng)
         parts.append(seg)
         spans.append((t, end))
-        gap = float(rng.uniform(0.4, 0.7)) if i == len(words) - 1 else float(rng.uniform(0.3, 0.7))
+        gap = float(rng.uniform(0.4, 0.7)) if i == len(words) - 1 else float(rng.uniform(lo, hi))
         parts.append(silence_segments(end, end + gap, rest))
         t = end + gap
     duration = t
