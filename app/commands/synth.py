@@ -34,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="make one continuous recording of these words instead of a dataset")
     parser.add_argument("--out", default=None, metavar="FILE.aedat4",
                         help="sentence mode: the AEDAT4 file to write (ground truth goes to FILE.json)")
-    parser.add_argument("--pause", default=None, metavar="S or MIN,MAX",
+    parser.add_argument("--pause", default=None, metavar="S|MIN,MAX",
                         help="sentence mode: seconds of rest between words (default 0.3,0.7)")
 
 
