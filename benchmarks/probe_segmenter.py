@@ -24,8 +24,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from app.latency import summary  # noqa: E402
 from app.segment import WordSegmenter  # noqa: E402
-from app.truth import read_sentence  # noqa: E402
+from app.truth import read_sentence, spoken_at  # noqa: E402
 from benchmarks.common import write_result  # noqa: E402
 from stream.binner import DVSLIP_BIN_US, Binner  # noqa: E402
 from stream.roi import Crop  # noqa: E402
@@ -47,7 +48,6 @@ class FloorRelative(WordSegmenter):
         super().__init__(**kw)
         self.on_frac, self.off_frac = on_frac, off_frac
         self._history: deque[float] = deque(maxlen=window)
-        self._defaults = (self.on_rate, self.off_rate)
 
     def update(self, events_in_bin: float):
         self._history.append(float(events_in_bin))
@@ -98,13 +98,12 @@ def score(make, recordings) -> dict:
         found: dict[int, list[float]] = {}
         for first, last, commit in segments:
             a, b = t_us[first], t_us[last] + DVSLIP_BIN_US
-            overlaps = [min(b, w.end) - max(a, w.start) for w in truth]
-            if max(overlaps, default=0) <= 0:
+            best = spoken_at(truth, a, b)  # as `spikelip latency` matches commits to words
+            if best is None:
                 spurious += 1
                 continue
-            merged += int(sum(o > 0 for o in overlaps) > 1)
-            j = int(np.argmax(overlaps))
-            found.setdefault(j, []).append((t_us[commit] + DVSLIP_BIN_US - truth[j].end) / 1e3)
+            merged += int(sum(min(b, w.end) > max(a, w.start) for w in truth) > 1)
+            found.setdefault(truth.index(best), []).append((t_us[commit] + DVSLIP_BIN_US - best.end) / 1e3)
         for j in range(len(truth)):
             if j not in found:
                 missed += 1
@@ -114,11 +113,8 @@ def score(make, recordings) -> dict:
                 latency.extend(found[j])
     words = sum(len(truth) for *_, truth in recordings)
     errors = missed + split + merged + spurious
-    lat = np.array(latency)
     return {"words": words, "missed": missed, "split": split, "merged": merged, "spurious": spurious,
-            "errors": errors, "error_rate": round(errors / words, 4),
-            "commit_after_end_ms": {"p50": round(float(np.percentile(lat, 50)), 1),
-                                    "p90": round(float(np.percentile(lat, 90)), 1)}}
+            "errors": errors, "error_rate": round(errors / words, 4), "commit_after_end": summary(latency)}
 
 
 def main(argv=None) -> int:
@@ -144,7 +140,7 @@ def main(argv=None) -> int:
     print(f"{'variant':40s} " + "  ".join(f"{n:>44s}" for n in SETS))
     for variant, by_set in results.items():
         cells = [f"{r['errors']:3d}/{r['words']} (miss {r['missed']}, split {r['split']}, merge {r['merged']}, "
-                 f"spur {r['spurious']}) p50 {r['commit_after_end_ms']['p50']:.0f} ms" for r in by_set.values()]
+                 f"spur {r['spurious']}) p50 {r['commit_after_end']['p50_ms']:.0f} ms" for r in by_set.values()]
         print(f"{variant:40s} " + "  ".join(f"{c:>44s}" for c in cells))
     write_result("segmenter", {"sets": {n: {"seeds": [min(s), max(s)], "words_per_sentence": k, "rest_s": list(p)}
                                         for n, (s, k, p) in SETS.items()}, "variants": results})
