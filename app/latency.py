@@ -21,9 +21,10 @@ from app.pipeline import freeze_loaded_objects, model_input
 from app.segment import SegmentedReadout
 from app.truth import WordSpan, spoken_at
 from model.readout import Readout
-from stream.binner import DVSLIP_BIN_US, Binner
+from stream.binner import Binner
+from stream.constants import BIN_US
 
-DEADLINE_MS = DVSLIP_BIN_US / 1e3  # a step must finish within one bin to keep up
+DEADLINE_MS = BIN_US / 1e3  # a step must finish within one bin to keep up
 STAGES = ("bin", "prepare", "model", "readout", "end_to_end")
 
 
@@ -99,7 +100,7 @@ class WordClock:
     stayed the committed word (the segmenter's hangover only confirms that the lips stopped).
     """
 
-    def __init__(self, readout: SegmentedReadout, truth: list[WordSpan], bin_us: float = DVSLIP_BIN_US) -> None:
+    def __init__(self, readout: SegmentedReadout, truth: list[WordSpan], bin_us: float = BIN_US) -> None:
         self.readout = readout
         self.truth = truth
         self.bin_us = bin_us
@@ -265,6 +266,6 @@ def compare(frames: list[np.ndarray], bin_ms: list[float], runners: dict) -> dic
         e2e = np.asarray(logs[k]["end_to_end"])
         out[k] = {"steps": len(frames), "stages": {s: summary(v) for s, v in logs[k].items()},
                   "missed_deadlines": int((e2e > DEADLINE_MS).sum()),
-                  "_series": {"t_s": [i * DVSLIP_BIN_US / 1e6 for i in range(len(frames))],
+                  "_series": {"t_s": [i * BIN_US / 1e6 for i in range(len(frames))],
                               "end_to_end_ms": logs[k]["end_to_end"], "model_ms": logs[k]["model"]}}
     return out

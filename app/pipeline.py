@@ -14,14 +14,13 @@ import numpy as np
 import torch
 
 from model.data import CentreCrop
-from stream.binner import CHUNK_BINS, DVSLIP_BIN_US, Binner, signed
+from stream.binner import CHUNK_BINS, Binner, signed
+from stream.constants import BIN_US, INPUT_SIDE
 from stream.errors import SpikeLipError
 from stream.pacing import paced, sliced
 from stream.roi import Crop
 from stream.shedding import LoadShedder
 from stream.sources.base import EventSource
-
-MODEL_INPUT_SIDE = 88  # the paper's test transform: centre crop 88 of the 128 x 128 mouth crop
 
 
 @dataclass
@@ -45,7 +44,7 @@ class StepResult:
         return (self.t_published - self.t_available) * 1e3
 
 
-def model_input(frame: np.ndarray, side: int = MODEL_INPUT_SIDE) -> torch.Tensor:
+def model_input(frame: np.ndarray, side: int = INPUT_SIDE) -> torch.Tensor:
     """(2, H, W) counts -> (1, 2, side, side) signed float tensor, cropped as in evaluation."""
     return torch.from_numpy(signed(CentreCrop(side)(frame))).unsqueeze(0)
 
@@ -76,15 +75,15 @@ class Pipeline:
         readout,
         crop: Crop | None = None,
         speed: float | None = 1.0,
-        bin_us: float = DVSLIP_BIN_US,
+        bin_us: float = BIN_US,
         record_spikes: bool = False,
-        max_lag_us: float | None = 3 * DVSLIP_BIN_US,
+        max_lag_us: float | None = 3 * BIN_US,
     ) -> None:
         self.source = source
         self.model = model
         self.readout = readout
         self.crop = crop or Crop(source.sensor)
-        side = MODEL_INPUT_SIDE
+        side = INPUT_SIDE
         if self.crop.sensor.width < side or self.crop.sensor.height < side:
             raise SpikeLipError(
                 f"{getattr(source, 'path', None) or source.name}: the model reads {side}x{side} pixels but the region "

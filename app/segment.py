@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
+from stream.constants import BIN_S
+
 # Tuned on SynthLip 128 x 128 mouth crops (13.3 ms bins, 4-bin mean). A resting mouth gives
 # 10-60 events per bin with blips to ~100 (blinks, head motion); a word 150-2500 with dips
 # below 100 for up to 4 bins between syllables; after a word the lips settle for ~10 bins
@@ -99,7 +101,7 @@ class SegmentedReadout:
     event count and start time; `observe` returns the committed `Word` at an offset.
     """
 
-    def __init__(self, readout, segmenter: WordSegmenter | None = None, bin_s: float = 4e-2 / 3) -> None:
+    def __init__(self, readout, segmenter: WordSegmenter | None = None, bin_s: float = BIN_S) -> None:
         self.readout = readout
         self.segmenter = segmenter or WordSegmenter()
         self.bin_s = bin_s

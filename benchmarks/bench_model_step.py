@@ -20,9 +20,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.common import write_result  # noqa: E402
 from model import build  # noqa: E402
+from stream.constants import BIN_MS  # noqa: E402
 
 CONFIGS = ("small", "paper-causal")
-BIN_MS = 40.0 / 3.0
 
 
 def frames(steps: int, size: int, seed: int = 0) -> torch.Tensor:

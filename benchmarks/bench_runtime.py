@@ -35,16 +35,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.bench_model_step import frames  # noqa: E402
 from benchmarks.common import machine, write_result  # noqa: E402
 from model import build  # noqa: E402
-from model.onnx_export import export_onnx, flatten_leaves  # noqa: E402
+from model.onnx_export import export_onnx  # noqa: E402
 from model.recurrent import SpikGRUState  # noqa: E402
 from model.runtime import GatherGRU, HybridRunner, OnnxRunner  # noqa: E402
+from stream.constants import BIN_MS  # noqa: E402
 
 CONFIGS = ("small", "paper-causal")
 PATHS = ("pytorch eager", "onnx runner", "ort session.run", "hybrid runner")
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "assets" / "samples"
 TRAINED_SMALL = ROOT / "runs" / "small" / "model.json"
-BIN_MS = 40.0 / 3.0
 
 
 def time_steps(step, x: torch.Tensor, state, before=None):

@@ -23,7 +23,8 @@ import torch  # noqa: E402
 from benchmarks.common import write_result  # noqa: E402
 from model import build  # noqa: E402
 from model.data import DvsLipDataset, eval_transform  # noqa: E402
-from model.evaluate import BIN_MS, activity_span  # noqa: E402
+from model.evaluate import activity_span
+from stream.constants import BIN_MS  # noqa: E402
 
 
 def _ema(alpha: float):

@@ -28,7 +28,8 @@ from app.latency import summary  # noqa: E402
 from app.segment import WordSegmenter  # noqa: E402
 from app.truth import read_sentence, spoken_at  # noqa: E402
 from benchmarks.common import write_result  # noqa: E402
-from stream.binner import DVSLIP_BIN_US, Binner  # noqa: E402
+from stream.binner import Binner
+from stream.constants import BIN_US  # noqa: E402
 from stream.roi import Crop  # noqa: E402
 from stream.sources import open_file  # noqa: E402
 from stream.sources.npy import dvslip_words  # noqa: E402
@@ -70,7 +71,7 @@ def bin_counts(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """(start us, event count) of every 13.3 ms bin of a recording, through the app's crop and binner."""
     source = open_file(path)
     crop = Crop(source.sensor)
-    binner = Binner(crop.sensor, bin_us=DVSLIP_BIN_US, rounding=source.binning)
+    binner = Binner(crop.sensor, bin_us=BIN_US, rounding=source.binning)
     parts = []
     try:
         parts = [binner.push(crop(events)) for events in source]
@@ -97,13 +98,13 @@ def score(make, recordings) -> dict:
                 segments.append((start, i - seg.hangover_steps + 1, i))
         found: dict[int, list[float]] = {}
         for first, last, commit in segments:
-            a, b = t_us[first], t_us[last] + DVSLIP_BIN_US
+            a, b = t_us[first], t_us[last] + BIN_US
             best = spoken_at(truth, a, b)  # as `spikelip latency` matches commits to words
             if best is None:
                 spurious += 1
                 continue
             merged += int(sum(min(b, w.end) > max(a, w.start) for w in truth) > 1)
-            found.setdefault(truth.index(best), []).append((t_us[commit] + DVSLIP_BIN_US - best.end) / 1e3)
+            found.setdefault(truth.index(best), []).append((t_us[commit] + BIN_US - best.end) / 1e3)
         for j in range(len(truth)):
             if j not in found:
                 missed += 1

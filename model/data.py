@@ -16,7 +16,8 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from stream.binner import DVSLIP_BIN_US, DVSLIP_BINS, bin_clip, signed
+from stream.binner import bin_clip, signed
+from stream.constants import BIN_US, CLIP_BINS, INPUT_SIDE, TRAIN_CROP_SIDE
 from stream.files import write_atomically
 from stream.sources.npy import list_clips, read_clip
 
@@ -117,7 +118,7 @@ class TimeMask:
 def train_transform(spatial_augment: bool = True, temporal_augment: bool = True) -> Compose:
     """The paper's training transform: centre 96, random 88, flip; plus the extra augmentations."""
     return Compose(
-        CentreCrop(96), RandomCrop(88), HorizontalFlip(0.5),
+        CentreCrop(TRAIN_CROP_SIDE), RandomCrop(INPUT_SIDE), HorizontalFlip(0.5),
         Cutout() if spatial_augment else None,
         Zoom() if spatial_augment else None,
         TimeMask() if temporal_augment else None,
@@ -125,7 +126,7 @@ def train_transform(spatial_augment: bool = True, temporal_augment: bool = True)
 
 
 def eval_transform() -> Compose:
-    return Compose(CentreCrop(88))
+    return Compose(CentreCrop(INPUT_SIDE))
 
 
 class DvsLipDataset(torch.utils.data.Dataset):
@@ -136,7 +137,7 @@ class DvsLipDataset(torch.utils.data.Dataset):
     binned clips are written there once (see `BinnedCache`) and read back each epoch.
     """
 
-    def __init__(self, root: str | os.PathLike, split: str, words: list[str], transform=None, bins: int | None = DVSLIP_BINS,
+    def __init__(self, root: str | os.PathLike, split: str, words: list[str], transform=None, bins: int | None = CLIP_BINS,
                  cache: str | os.PathLike | None = None):
         self.root = Path(root)
         self.words = list(words)
@@ -159,7 +160,7 @@ class DvsLipDataset(torch.utils.data.Dataset):
         if self.bins:
             bins = self.bins
         else:  # the clip's own length: up to the bin of its last event
-            bins = int(np.round(events["t"][-1] / DVSLIP_BIN_US)) + 1 if len(events) else 1
+            bins = int(np.round(events["t"][-1] / BIN_US)) + 1 if len(events) else 1
         x = torch.from_numpy(signed(bin_clip(events, bins=bins)))
         return self.transform(x), label
 
@@ -173,7 +174,7 @@ class BinnedCache:
     reported.
     """
 
-    SIDE = 96
+    SIDE = TRAIN_CROP_SIDE
 
     def __init__(self, folder: str | os.PathLike, split: str, clips: list[tuple[Path, int]], bins: int):
         digest = hashlib.sha256(str(bins).encode())

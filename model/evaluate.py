@@ -12,9 +12,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from stream.binner import DVSLIP_BIN_US
-
-BIN_MS = DVSLIP_BIN_US / 1000
+from stream.constants import BIN_MS
 
 
 def activity_spans(x: torch.Tensor, fraction: float = 0.25) -> torch.Tensor:

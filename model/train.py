@@ -27,12 +27,13 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from model.build import build
 from model.checkpoint import find_checkpoint, is_checkpoint_json, save_checkpoint
 from model.config import default_words, read_json
 from model.data import DvsLipDataset, eval_transform, train_transform
-from model.evaluate import BIN_MS, activity_spans, evaluate, running_mean_since_onset
-from model.build import build
+from model.evaluate import activity_spans, evaluate, running_mean_since_onset
 from model.metrics import spike_loss, synapse_groups
+from stream.constants import BIN_MS
 from stream.files import write_atomically
 
 

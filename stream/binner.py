@@ -11,10 +11,9 @@ from typing import NamedTuple
 
 import numpy as np
 
+from stream.constants import BIN_US, CLIP_BINS, MOUTH_SIDE
 from stream.events import SensorSize
 
-DVSLIP_BIN_US = 4e4 / 3  # 13,333.3 us: the reference code's 40 ms * 30 / 90 bins
-DVSLIP_BINS = 90
 CHUNK_BINS = 64  # bins accumulated per bincount: bounds memory when a batch spans seconds
 MAX_GAP_BINS = 750  # a pause longer than this (10 s) is skipped, not filled with empty bins
 
@@ -48,7 +47,7 @@ class Binner:
     def __init__(
         self,
         sensor: SensorSize,
-        bin_us: float = DVSLIP_BIN_US,
+        bin_us: float = BIN_US,
         rounding: str = "floor",
         t0: int | None = None,
         max_bins: int | None = None,
@@ -204,7 +203,7 @@ def _concat(a: Bins, b: Bins) -> Bins:
     return Bins(np.concatenate([a.index, b.index]), np.concatenate([a.frames, b.frames]))
 
 
-def bin_clip(events: np.ndarray, sensor: SensorSize = SensorSize(128, 128), bins: int = DVSLIP_BINS) -> np.ndarray:
+def bin_clip(events: np.ndarray, sensor: SensorSize = SensorSize(MOUTH_SIDE, MOUTH_SIDE), bins: int = CLIP_BINS) -> np.ndarray:
     """A whole DVS-Lip clip to a (bins, 2, H, W) count tensor, zero-padded, reference binning."""
     binner = Binner(sensor, rounding="round", t0=0, max_bins=bins, max_gap_bins=bins)
     out = np.zeros((bins, 2, sensor.height, sensor.width), np.float32)

@@ -9,10 +9,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from stream.constants import MOUTH_SIDE
 from stream.errors import SpikeLipError
 from stream.events import SensorSize
-
-MODEL_SIDE = 128
 
 
 @dataclass(frozen=True)
@@ -40,7 +39,7 @@ class Roi:
 
 def default_roi(sensor: SensorSize, scale: int = 1) -> Roi:
     """Centred (128 * scale)-pixel square, or the whole sensor when it is no larger than that."""
-    side = MODEL_SIDE * scale
+    side = MOUTH_SIDE * scale
     w, h = min(side, sensor.width), min(side, sensor.height)
     return Roi((sensor.width - w) // 2, (sensor.height - h) // 2, w, h)
 

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from stream.binner import DVSLIP_BIN_US, MAX_GAP_BINS
+from stream.binner import MAX_GAP_BINS
+from stream.constants import BIN_US
 from stream.sources.base import EventSource
 
-GAP_US = MAX_GAP_BINS * DVSLIP_BIN_US  # pauses the binner skips; reported
+GAP_US = MAX_GAP_BINS * BIN_US  # pauses the binner skips; reported
 
 
-def summarize(source: EventSource, bin_us: float = DVSLIP_BIN_US) -> dict:
+def summarize(source: EventSource, bin_us: float = BIN_US) -> dict:
     """What `spikelip inspect` reports: the JSON fields are part of the CLI contract."""
     n = on = 0
     first = last = None

@@ -18,7 +18,7 @@ from app.pipeline import Pipeline
 from app.segment import SegmentedReadout
 from app.truth import read_sentence
 from model import Readout
-from stream.binner import DVSLIP_BIN_US
+from stream.constants import BIN_US
 from stream.errors import SpikeLipError
 from stream.events import SensorSize
 from stream.sources import open_file
@@ -49,7 +49,7 @@ def add_arguments(p) -> None:
                    help=f"with --compare: models (default {','.join(COMPARE_MODELS)}; 'small' is the bundled model)")
     p.add_argument("--runtimes", default=",".join(RUNTIMES), metavar="A,B",
                    help=f"with --compare: runtimes (default {','.join(RUNTIMES)})")
-    p.add_argument("--max-lag-ms", type=float, default=3 * DVSLIP_BIN_US / 1e3, metavar="MS",
+    p.add_argument("--max-lag-ms", type=float, default=3 * BIN_US / 1e3, metavar="MS",
                    help="shed load (keep every k-th event) when running this far behind real time; 0 = never (default 40)")
     p.add_argument("--json", metavar="OUT", help="write the full report as JSON")
     p.add_argument("--plot", metavar="PNG", help="save a histogram and latency-over-time plot")

@@ -8,15 +8,14 @@ import pyqtgraph as pg
 from PyQt6 import QtCore, QtGui, QtWidgets
 
 from app.gui import theme
-from app.pipeline import MODEL_INPUT_SIDE
+from stream.constants import BIN_MS, INPUT_SIDE, MOUTH_SIDE
 from stream.events import SensorSize
-from stream.roi import MODEL_SIDE, Crop, Roi
+from stream.roi import Crop, Roi
 
 SATURATION = 1.5  # events per pixel at which the colour is 50 % of full brightness
 LEVELS = 256  # colour table entries over 0 .. MAX_COUNT events
 MAX_COUNT = 8 * SATURATION
 DEFAULT_DECAY = 0.6  # brightness kept per 13.3 ms bin: a trail of ~25 ms
-BIN_MS = 40 / 3
 
 
 class EventView(QtWidgets.QWidget):
@@ -103,7 +102,7 @@ class EventView(QtWidgets.QWidget):
             self.roi_item.setPos((r.x, r.y), update=False, finish=False)
             self.roi_item.setSize((r.w, r.h), update=True, finish=False)
         w, h = crop.sensor.width, crop.sensor.height
-        side_x, side_y = min(MODEL_INPUT_SIDE, w), min(MODEL_INPUT_SIDE, h)
+        side_x, side_y = min(INPUT_SIDE, w), min(INPUT_SIDE, h)
         left, top = (w - side_x) // 2, (h - side_y) // 2
         self.crop_box.setRect(QtCore.QRectF(r.x + left * s, r.y + top * s, side_x * s, side_y * s))
         self.roi_label.setText(f"ROI {r.w}×{r.h}" + (f" ÷{s}" if s > 1 else ""))
@@ -172,9 +171,9 @@ def _luts() -> tuple[np.ndarray, np.ndarray]:
 
 def snap_roi(x: float, y: float, side: float, sensor: SensorSize) -> Roi:
     """A dragged square -> the nearest ROI the model can read: 128 x N pixels, inside the sensor."""
-    largest = max(1, min(sensor.width, sensor.height) // MODEL_SIDE)
-    scale = int(np.clip(round(side / MODEL_SIDE), 1, largest))
-    w, h = min(MODEL_SIDE * scale, sensor.width), min(MODEL_SIDE * scale, sensor.height)
+    largest = max(1, min(sensor.width, sensor.height) // MOUTH_SIDE)
+    scale = int(np.clip(round(side / MOUTH_SIDE), 1, largest))
+    w, h = min(MOUTH_SIDE * scale, sensor.width), min(MOUTH_SIDE * scale, sensor.height)
     x = int(np.clip(round(x), 0, sensor.width - w))
     y = int(np.clip(round(y), 0, sensor.height - h))
     return Roi(x, y, w, h)

@@ -14,7 +14,7 @@ import numpy as np
 from PyQt6 import QtCore, QtGui, QtWidgets
 
 from app.gui import theme
-from app.gui.session import BIN_S
+from stream.constants import BIN_S
 
 WINDOW_STEPS = 225  # 3 s of bins
 STAGES = ("read", "bin", "model", "display")

@@ -23,13 +23,14 @@ from app.gui.latency import LatencyPanel, LatencyStats
 from app.gui.playback import Playback
 from app.gui.predictions import SpeechIndicator, Top5Bars, TranscriptView
 from app.gui.raster_view import RasterView
-from app.gui.session import BIN_S, Failed, Finished, Notice, Session, Started, Step
-from app.truth import WordSpan, read_word_times, spoken_at
+from app.gui.session import Failed, Finished, Notice, Session, Started, Step
 from app.gui.worker import DurationProbe, Worker
 from app.models import ASSETS, BUNDLED_MODEL, load_model
 from app.segment import Word
+from app.truth import WordSpan, read_word_times, spoken_at
+from stream.constants import BIN_S, MOUTH_SIDE
 from stream.errors import SpikeLipError
-from stream.roi import MODEL_SIDE, Crop, Roi
+from stream.roi import Crop, Roi
 from stream.sources import open_file
 from stream.sources.base import EventSource
 
@@ -374,7 +375,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.started = m
         if m.duration_s is None and not m.live and self.spec.path not in self._durations:
             self.probe = DurationProbe(self.spec.open)
-        editable = m.sensor.width > MODEL_SIDE or m.sensor.height > MODEL_SIDE
+        editable = m.sensor.width > MOUTH_SIDE or m.sensor.height > MOUTH_SIDE
         self.event_view.configure(m.sensor, m.crop, editable)
         self.controls.seek_bar.setEnabled(not m.live)
         self.indicator.set_state(False, 0.0, m.segmented)

@@ -10,7 +10,8 @@ import pyqtgraph as pg
 from PyQt6 import QtWidgets
 
 from app.gui import theme
-from app.gui.session import BIN_S, RASTER_UNITS
+from app.gui.session import RASTER_UNITS
+from stream.constants import BIN_S
 
 HISTORY = 150  # steps shown: 2 s of 13.3 ms bins
 DEFAULT_LAYER = "backend.0"

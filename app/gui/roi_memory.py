@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from PyQt6 import QtCore
 
+from stream.constants import MOUTH_SIDE
 from stream.errors import SpikeLipError
 from stream.events import SensorSize
-from stream.roi import MODEL_SIDE, Crop, Roi
+from stream.roi import Crop, Roi
 from stream.sources.base import EventSource
 
 GROUP = "roi/"
@@ -15,7 +16,7 @@ GROUP = "roi/"
 
 def crop_for_roi(sensor: SensorSize, roi: Roi) -> Crop:
     """A dragged ROI is 128 x N pixels square: downscale it by N so the model still sees 128 x 128."""
-    return Crop(sensor, roi=roi, scale=max(1, min(roi.w, roi.h) // MODEL_SIDE))
+    return Crop(sensor, roi=roi, scale=max(1, min(roi.w, roi.h) // MOUTH_SIDE))
 
 
 def key(camera: str, sensor: SensorSize) -> str:

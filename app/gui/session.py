@@ -19,13 +19,12 @@ from app.gui.tap import SourceTap
 from app.pipeline import Pipeline, StepResult
 from app.segment import SegmentedReadout, Word, holds_one_word
 from model import Readout
-from stream.binner import DVSLIP_BIN_US
+from stream.constants import BIN_S
 from stream.errors import SpikeLipError
 from stream.events import SensorSize
 from stream.roi import Crop
 from stream.sources.base import EventSource
 
-BIN_S = DVSLIP_BIN_US / 1e6
 RASTER_UNITS = 64  # units shown per layer: enough to see structure, few enough to read
 
 

@@ -14,7 +14,8 @@ from PyQt6 import QtGui
 
 from app.gui.main_window import MainWindow, SourceSpec
 from app.gui.playback import Playback
-from app.gui.session import BIN_S, Session, Step
+from app.gui.session import Session, Step
+from stream.constants import BIN_S
 from stream.errors import SpikeLipError
 
 EVERY_STEPS = 3  # one frame per 3 bins of 13.3 ms: 25 frames/s of stream time

@@ -10,12 +10,13 @@ from typing import Iterator
 
 import numpy as np
 
+from stream.constants import MOUTH_SIDE
 from stream.errors import SpikeLipError
-from stream.events import EVENT_DTYPE, SensorSize, as_events
+from stream.events import SensorSize, as_events
 from stream.files import write_atomically
 from stream.sources.base import EventSource
 
-DVSLIP_SENSOR = SensorSize(128, 128)
+DVSLIP_SENSOR = SensorSize(MOUTH_SIDE, MOUTH_SIDE)
 WORDS_FILE = Path(__file__).resolve().parents[2] / "assets" / "words.txt"
 DVSLIP_HINT = (
     "DVS-Lip is a manual download (see the dataset page); unpack it so that "

@@ -12,7 +12,7 @@ from app.pipeline import Pipeline
 from app.segment import SegmentedReadout, WordSegmenter
 from app.truth import WordSpan
 from model import Readout, build
-from stream.binner import DVSLIP_BIN_US
+from stream.constants import BIN_US
 from stream.events import SensorSize, make_events
 from stream.sources.base import EventSource
 from stream.synthlip import generate_sentence
@@ -38,7 +38,7 @@ def test_word_clock_times_commits_from_the_true_word_end():
     clock = WordClock(seg, truth)
     active = []
     for i in range(80):
-        t_us = int(i * DVSLIP_BIN_US)
+        t_us = int(i * BIN_US)
         seg.update(np.array([0.0, 5.0]) if i < 30 else np.array([9.0, 0.0]))  # "water" leads, then "about"
         if 200_000 <= t_us < 600_000:
             active.append(i)
@@ -48,12 +48,12 @@ def test_word_clock_times_commits_from_the_true_word_end():
     word = report["words"][0]
     assert word["predicted"] == "about" and not word["correct"]
     # the 3rd quiet bin after the last active one commits, at its end
-    commit_end = (active[-1] + 4) * DVSLIP_BIN_US
+    commit_end = (active[-1] + 4) * BIN_US
     assert word["commit_ms"] == pytest.approx((commit_end - 600_000) / 1e3 + 2.0, abs=0.01)
     # the running mean tips to "about" when its sum passes water's: 9 (i - 29) > 5 (29 - onset + 1)
     onset = active[1]  # the second active bin reports the onset (lookback replays the first)
     first = next(i for i in range(30, 80) if 9 * (i - 29) > 5 * (30 - active[0]))
-    assert word["decision_ms"] == pytest.approx(((first + 1) * DVSLIP_BIN_US - 600_000) / 1e3 + 2.0, abs=0.01)
+    assert word["decision_ms"] == pytest.approx(((first + 1) * BIN_US - 600_000) / 1e3 + 2.0, abs=0.01)
     assert onset < first < active[-1]
 
 

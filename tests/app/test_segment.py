@@ -137,7 +137,7 @@ def test_finish_commits_a_word_cut_off_by_the_end_of_the_stream():
 
 @pytest.mark.skipif(not (SAMPLES / "sample.aedat4").exists(), reason="bundled sample missing")
 def test_default_thresholds_find_each_word_of_the_bundled_sentence():
-    from stream.binner import DVSLIP_BIN_US
+    from stream.constants import BIN_US
     from stream.roi import Crop
     from stream.sources import open_file
 
@@ -145,7 +145,7 @@ def test_default_thresholds_find_each_word_of_the_bundled_sentence():
         events = np.concatenate(list(source))
         inside = Crop(source.sensor)(events)
     t0 = events["t"][0]
-    counts = np.bincount(((inside["t"] - t0) // DVSLIP_BIN_US).astype(int))
+    counts = np.bincount(((inside["t"] - t0) // BIN_US).astype(int))
     truth = json.loads((SAMPLES / "sample.json").read_text())["words"]
     seg = WordSegmenter()
     found = edges(seg, list(counts) + [0] * 20)
@@ -153,7 +153,7 @@ def test_default_thresholds_find_each_word_of_the_bundled_sentence():
     offsets = [i for i, e in found if e == "offset"]
     assert len(onsets) == len(offsets) == len(truth)
     for on, off, word in zip(onsets, offsets, truth):
-        start = (word["start_us"] - t0) / DVSLIP_BIN_US
-        end = (word["end_us"] - t0) / DVSLIP_BIN_US
+        start = (word["start_us"] - t0) / BIN_US
+        end = (word["end_us"] - t0) / BIN_US
         assert start - 4 <= on - seg.onset_lookback + 1 and on <= start + 15  # found early in the word
         assert end <= off and off - seg.hangover_steps <= end + 20  # ended after it, before the next

@@ -6,7 +6,7 @@ from app.gui.recorder import Recorder
 from app.gui.tap import SourceTap
 from app.pipeline import Pipeline
 from model import Readout, build
-from stream.binner import DVSLIP_BIN_US
+from stream.constants import BIN_US
 from stream.events import SensorSize, make_events
 from stream.sources.base import EventSource
 
@@ -21,7 +21,7 @@ class Bursts(EventSource):
     def __iter__(self):
         rng = np.random.default_rng(0)
         for k in range(30):
-            t = (k * DVSLIP_BIN_US + np.sort(rng.uniform(0, DVSLIP_BIN_US, 1500))).astype(np.int64)
+            t = (k * BIN_US + np.sort(rng.uniform(0, BIN_US, 1500))).astype(np.int64)
             yield make_events(t, rng.integers(20, 108, 1500), rng.integers(20, 108, 1500), rng.integers(0, 2, 1500))
 
 

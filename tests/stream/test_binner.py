@@ -3,7 +3,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stream.binner import DVSLIP_BINS, Binner, bin_clip, signed
+from stream.binner import Binner, bin_clip, signed
+from stream.constants import CLIP_BINS
 from stream.events import SensorSize, make_events
 
 S = SensorSize(128, 128)
@@ -53,10 +54,10 @@ def stream_through(binner, events, cuts):
 @given(event_streams())
 def test_streaming_equals_reference_dvslip_binning(stream):
     events, cuts = stream
-    binner = Binner(S, rounding="round", t0=0, max_bins=DVSLIP_BINS)
+    binner = Binner(S, rounding="round", t0=0, max_bins=CLIP_BINS)
     index, frames = stream_through(binner, events, cuts)
     assert np.all(np.diff(index) == 1), "bins must come out in order, each once"
-    got = np.zeros((DVSLIP_BINS, 2, 128, 128), np.float32)
+    got = np.zeros((CLIP_BINS, 2, 128, 128), np.float32)
     got[index] = frames
     np.testing.assert_array_equal(got, reference_dvslip(events))
     np.testing.assert_array_equal(bin_clip(events), reference_dvslip(events))
