@@ -3,7 +3,7 @@ PY := .venv/bin/python
 PIP := .venv/bin/pip
 STAMP := .venv/.installed
 
-.PHONY: install demo test bench soak clean
+.PHONY: install demo test test-fast bench soak clean
 
 install: $(STAMP)
 
@@ -19,6 +19,11 @@ demo: install
 
 test: install
 	$(PY) -m pytest
+
+# The quick tier (under a minute on 2 cores): every test module's basic behaviour, without the
+# tests marked `slow` (exports, training runs, subprocesses, long replays). CI runs `make test`.
+test-fast: install
+	$(PY) -m pytest -m "not slow"
 
 bench: install
 	$(PY) benchmarks/run_all.py

@@ -1,7 +1,8 @@
 """Fuzzing the readers: 10,000+ damaged AEDAT4 recordings and DVS-Lip clips, none may crash or hang.
 
-Seeds (stream.fuzz.write_seeds): LZ4, Zstd and uncompressed event recordings, one with frames,
-IMU and triggers, a DVS-Lip clip and a plain (N, 4) array. Cases (stream.fuzz.plan, seeded):
+The harness is the tests' own, tests/reliability/fuzz_harness.py. Seeds (write_seeds): LZ4, Zstd
+and uncompressed event recordings, one with frames, IMU and triggers, a DVS-Lip clip and a plain
+(N, 4) array. Cases (plan, seeded):
 truncation at and around every packet and header boundary, header fields set to zero, huge and
 negative sizes, wrong magic and XML, .npy headers with huge shapes and wrong types, zero-length
 files, then random bit flips, garbled, zeroed, deleted and inserted runs, repeated and swapped
@@ -26,9 +27,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests" / "reliability"))  # the harness the tests use
+
+import fuzz_harness as fuzz  # noqa: E402
 
 from benchmarks.common import write_result  # noqa: E402
-from stream import fuzz  # noqa: E402
 
 
 def main() -> int:

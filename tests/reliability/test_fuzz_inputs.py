@@ -1,4 +1,4 @@
-"""A few hundred damaged AEDAT4 recordings and DVS-Lip clips (stream.fuzz, seeded): each is read,
+"""A few hundred damaged AEDAT4 recordings and DVS-Lip clips (fuzz_harness, seeded): each is read,
 read in part with warnings, or refused with one line; never a traceback, hang or memory blow-up.
 `benchmarks/bench_fuzz.py` runs the same with 10,000+ cases."""
 from __future__ import annotations
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from stream import fuzz
+import fuzz_harness as fuzz
 from reliability_helpers import run_cli
 
 CASES = 360

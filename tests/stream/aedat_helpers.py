@@ -6,8 +6,10 @@ import dv_processing as dv
 import numpy as np
 
 from stream.events import EVENT_DTYPE, make_events
-from stream.sources import aedat4
 from stream.sources.aedat4 import AedatFileSource
+from stream.sources.aedat4.decoders import _event_vector
+from stream.sources.aedat4.header import _read_header
+from stream.sources.aedat4.packets import _walk_packets, _WalkEnd
 
 
 def read_all(path, **kw) -> tuple[np.ndarray, AedatFileSource]:
@@ -32,8 +34,8 @@ def packet_layout(path) -> list[tuple[int, int, int]]:
     """(data offset, stream id, size) of every packet, from the module's own walker."""
     p = Path(path)
     with open(p, "rb") as f:
-        header = aedat4._read_header(p, f)
-        return list(aedat4._walk_packets(f, header, aedat4._WalkEnd()))
+        header = _read_header(p, f)
+        return list(_walk_packets(f, header, _WalkEnd()))
 
 
 def write_uncompressed(path: Path, ev: np.ndarray, batch: int) -> Path:
@@ -54,7 +56,7 @@ def patch_times(path: Path, new_t: np.ndarray) -> None:
     data = bytearray(path.read_bytes())
     k = 0
     for off, _sid, size in packet_layout(path):
-        start, count = aedat4._event_vector(memoryview(data)[off : off + size], size)
+        start, count = _event_vector(memoryview(data)[off : off + size], size)
         view = np.ndarray((count,), np.int64, buffer=data, offset=off + start, strides=(16,))
         view[:] = new_t[k : k + count]
         k += count

@@ -16,14 +16,15 @@ from hypothesis import strategies as st
 
 from stream.errors import SpikeLipError
 from stream.events import EVENT_DTYPE, SensorSize, make_events
-from stream.sources import aedat4
-from stream.sources.aedat4 import AedatFileSource, read_info
+from stream.sources.aedat4 import AedatFileSource, liblz4_available, read_info
+from stream.sources.aedat4 import decoders
+from stream.sources.aedat4.header import _read_header
 from stream.writer import AedatWriter
 from aedat_helpers import packet_layout, patch_times, read_all, read_dv, write_uncompressed
 
 REPO = Path(__file__).resolve().parents[2]
 DAVIS = SensorSize(346, 260)
-DECODERS = ["native", "aedat"] if aedat4.liblz4_available() else ["aedat"]
+DECODERS = ["native", "aedat"] if liblz4_available() else ["aedat"]
 T0 = 1_700_000_000_000_000
 
 
@@ -129,6 +130,7 @@ def test_other_streams_are_listed_and_skipped(mixed_file):
     assert info["packets"]["events"] == 10 and info["packets"]["frames"] == 10
 
 
+@pytest.mark.slow
 def test_memory_stays_flat(tmp_path):
     """Reading never holds more than a batch and a packet: ~27 MB decoded, well under 16 MB peak."""
     ev = synth(2_000_000, seed=4, rate=4e6)
@@ -241,7 +243,7 @@ def _expected_prefix(events_total, layout, cut):
 def mixed_layout(mixed_file):
     path, ev = mixed_file
     with open(path, "rb") as f:
-        event_sid = next(s.id for s in aedat4._read_header(path, f).streams.values() if s.type == "EVTS")
+        event_sid = next(s.id for s in _read_header(path, f).streams.values() if s.type == "EVTS")
     layout = []
     k = 0
     for off, sid, size in packet_layout(path):
@@ -449,8 +451,8 @@ def test_early_stop_closes_the_file(small_file):
 
 def test_native_decoder_refused_without_liblz4(monkeypatch, small_file):
     path, ev = small_file
-    monkeypatch.setattr(aedat4, "_LZ4_LIB", None)
-    monkeypatch.setattr(aedat4, "_LZ4_TRIED", True)
+    monkeypatch.setattr(decoders, "_LZ4_LIB", None)
+    monkeypatch.setattr(decoders, "_LZ4_TRIED", True)
     with pytest.raises(SpikeLipError, match="liblz4 not found"):
         AedatFileSource(path, decoder="native")
     got, src = read_all(path)  # auto falls back to the aedat decoder

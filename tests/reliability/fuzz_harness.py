@@ -1,6 +1,7 @@
 """Seeded damage to valid AEDAT4 recordings and DVS-Lip clips, read back under a watchdog.
 
-Shared by tests/reliability (a few hundred cases) and benchmarks/bench_fuzz.py (10,000+). Each
+A test harness, not part of the library: shared by tests/reliability/test_fuzz_inputs.py (a few
+hundred cases) and benchmarks/bench_fuzz.py (10,000+), which imports it from here. Each
 damaged file must be read fully, read in part with warnings, or refused with one
 `SpikeLipError` line naming it: never another exception, a hang or a memory blow-up. A hang
 in native code cannot be interrupted in-process, so cases run in child processes under
@@ -31,10 +32,12 @@ from stream.binner import CHUNK_BINS, Binner
 from stream.errors import SpikeLipError
 from stream.events import make_events
 from stream.pacing import sliced
-from stream.sources import aedat4, open_file
+from stream.sources import open_file
+from stream.sources.aedat4.header import MAGIC, _fb_field, _read_header
+from stream.sources.aedat4.packets import _walk_packets, _WalkEnd
 from stream.sources.npy import save_clip
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PACKET_EVENTS = 400  # events per event packet in the AEDAT4 seeds
 CLIP_EVENTS = 2_000
 MEMORY_LIMIT_MB = 256  # more than this above the RSS before a case is a blow-up
@@ -129,11 +132,11 @@ def load_seed(path: Path) -> Seed:
         itemsize = dtype.itemsize * (math.prod(shape[1:]) if len(shape) > 1 else 1)
         return Seed(path.name, data, f.tell(), [], itemsize=itemsize, events=shape[0])
     with open(path, "rb") as f:
-        header = aedat4._read_header(path, f)
+        header = _read_header(path, f)
         events_sid = header.event_stream().id
         layout = [
             (off - 8, size, PACKET_EVENTS if sid == events_sid else 0)
-            for off, sid, size in aedat4._walk_packets(f, header, aedat4._WalkEnd())
+            for off, sid, size in _walk_packets(f, header, _WalkEnd())
         ]
     return Seed(path.name, data, header.first_packet, layout, table=header.data_table_position,
                 events=sum(n for *_, n in layout))
@@ -288,12 +291,12 @@ def mutate(s: Seed, case: Case) -> bytes:
 
 
 def _mutate_aedat(s: Seed, op: str, arg: int, rng, b: bytearray) -> bytes:
-    hsize = len(aedat4.MAGIC)
+    hsize = len(MAGIC)
     if op == "header_size":
         struct.pack_into("<I", b, hsize, _HEADER_SIZES[arg])
     elif op == "table_position":
         buf = s.data[hsize + 4 : s.first]
-        pos = aedat4._fb_field(buf, struct.unpack_from("<I", buf, 0)[0], 1)
+        pos = _fb_field(buf, struct.unpack_from("<I", buf, 0)[0], 1)
         if pos is not None:
             struct.pack_into("<q", b, hsize + 4 + pos, _TABLE_POSITIONS[arg])
     elif op == "magic":
@@ -476,7 +479,7 @@ def run_cases(seed_dir: Path, cases: list[Case], timeout_s: float = 10.0, worker
     def work(todo: list[Case]) -> None:
         while todo:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "stream.fuzz", "--child", str(seed_dir), str(timeout_s)],
+                [sys.executable, str(Path(__file__).resolve()), "--child", str(seed_dir), str(timeout_s)],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_child_env(),
             )
             err: list[str] = []
