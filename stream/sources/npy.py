@@ -29,6 +29,27 @@ def dvslip_words() -> list[str]:
     return WORDS_FILE.read_text().split()
 
 
+FOLDER_WORDS = "words.txt"  # a dataset folder's own vocabulary, one word a line in label order
+
+
+def folder_words(root: str | os.PathLike) -> list[str]:
+    """The words of a DVS-Lip style folder in label order: `root/words.txt` when it has one (as
+    `spikelip synth --words` writes for any vocabulary but the DVS-Lip 100), else the 100 words."""
+    path = Path(root) / FOLDER_WORDS
+    if not path.is_file():
+        return dvslip_words()
+    try:
+        words = path.read_text().split()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpikeLipError(f"{path}: cannot read the folder's word list ({_short(exc)})") from None
+    repeated = sorted({w for w in words if words.count(w) > 1})
+    if not words or repeated:
+        problem = f"repeats {', '.join(repeated[:5])}" if repeated else "is empty"
+        raise SpikeLipError(f"{path}: the folder's word list {problem}; it must hold each word once, one a line "
+                            f"in label order (or delete it to use the 100 DVS-Lip words)")
+    return words
+
+
 def load_clip(path: str | os.PathLike, warnings: list[str] | None = None) -> np.ndarray:
     """Load one DVS-Lip clip as `EVENT_DTYPE`, refusing anything that is not one.
 
@@ -129,9 +150,12 @@ class NpyClipSource(EventSource):
             yield self.events[i : i + self.batch_events]
 
 
-def list_clips(root: str | os.PathLike, split: str, words: list[str]) -> list[tuple[Path, int]]:
-    """All (clip path, label) pairs of a DVS-Lip style folder split, sorted for determinism."""
+def list_clips(root: str | os.PathLike, split: str, words: list[str] | None = None) -> list[tuple[Path, int]]:
+    """All (clip path, label) pairs of a DVS-Lip style folder split, sorted for determinism; a
+    label is the word's index in `words` (default: the folder's own, `folder_words`)."""
     root = Path(root)
+    if words is None:
+        words = folder_words(root)
     split_dir = root / split
     if not split_dir.is_dir():
         raise SpikeLipError(f"{root}: no '{split}' folder; expected {root}/{split}/<word>/<k>.npy. {DVSLIP_HINT}")

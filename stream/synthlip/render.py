@@ -15,7 +15,7 @@ from stream.events import SensorSize
 from stream.synthlip.dvs import DvsConfig, DvsSimulator, log_intensity
 from stream.synthlip.mouth import Face, head_motion
 from stream.synthlip.phonemes import (
-    PARAMS, Segments, check_words, load_pronunciations, phone_segments, silence_segments, trajectory,
+    PARAMS, Segments, check_words, phone_segments, pronunciations_of, silence_segments, trajectory,
 )
 from stream.synthlip.speakers import (
     STREAM_CLIP, Session, Speaker, make_session, make_speaker,
@@ -109,7 +109,8 @@ def _as_speaker(speaker, seed) -> Speaker:
 
 def render_word(word: str, speaker: Speaker | int, seed, *, noise: bool = True, dvs: DvsConfig | None = None,
                 pronunciation: int | None = None, rate: float | None = None, **render_options) -> Rendered:
-    """One DVS-Lip-style clip (128 x 128, t from 0) of `speaker` saying `word`.
+    """One DVS-Lip-style clip (128 x 128, t from 0) of `speaker` saying `word` (any word with a
+    pronunciation: one of the DVS-Lip 100 or from the CMU dictionary, see `lexicon`).
 
     `seed` (an int or a sequence of ints) drives everything that varies from clip to clip:
     session, timing, head motion, camera noise. `speaker` is a `Speaker` or a speaker id
@@ -123,7 +124,7 @@ def render_word(word: str, speaker: Speaker | int, seed, *, noise: bool = True, 
     else:
         seq = [int(seed) & 0xFFFFFFFF, STREAM_CLIP]
     rng = np.random.default_rng(seq)
-    prons = load_pronunciations()[word]
+    prons = pronunciations_of(word)
     session = make_session(rng, speaker, len(prons))
     if rate is not None:
         session = replace(session, rate=float(rate))

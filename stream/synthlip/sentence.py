@@ -4,7 +4,8 @@ The face is rendered on the whole sensor (DAVIS346, 346 x 260 by default) with t
 the centre, so that the sensor's centred 128 x 128 crop (the default ROI) shows the mouth as
 the DVS-Lip clips do. Beside `FILE.aedat4` goes `FILE.json`: per word its `word`, `label`,
 `start_us` and `end_us` (onset and end of the mouth movement, in the file's timestamps), plus
-the seed and the sensor size.
+the seed and the sensor size. Any word with a pronunciation can be said (see `lexicon`); `label`
+is the word's DVS-Lip label (its index in assets/words.txt), null for a word outside the 100.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from stream.errors import SpikeLipError
 from stream.events import SensorSize
 from stream.synthlip.dvs import DvsConfig
 from stream.synthlip.phonemes import (
-    Segments, check_words, load_pronunciations, load_words, phone_segments, silence_segments,
+    Segments, check_words, load_words, phone_segments, pronunciations_of, silence_segments,
 )
 from stream.synthlip.render import render_segments, rest_vector
 from stream.synthlip.speakers import SENTENCE_SPEAKER_BASE, STREAM_SENTENCE, make_session, make_speaker, rng_for
@@ -63,14 +64,13 @@ def generate_sentence(words, out_path, seed: int, sensor: SensorSize = SensorSiz
     rng = rng_for(seed, STREAM_SENTENCE)
     sid = SENTENCE_SPEAKER_BASE if speaker_id is None else int(speaker_id)
     speaker = make_speaker(seed, sid)
-    prons = load_pronunciations()
     session = make_session(rng, speaker)
     rest = rest_vector(speaker)
     t = float(rng.uniform(0.4, 0.7))
     parts = [silence_segments(0.0, t, rest)]
     spans = []
     for i, word in enumerate(words):
-        choices = prons[word]
+        choices = pronunciations_of(word)
         phones = choices[int(rng.integers(0, len(choices)))]
         rate = session.rate * float(rng.uniform(0.93, 1.07))
         seg, end = phone_segments(phones, t, rate, rng)
@@ -90,14 +90,14 @@ def generate_sentence(words, out_path, seed: int, sensor: SensorSize = SensorSiz
         (sensor.width, sensor.height), centre, dvs)
 
     move = _movement_px(params, rest, speaker.half_width * session.scale, speaker.aperture)
-    labels = load_words()
+    labels = {w: i for i, w in enumerate(load_words())}
     truth = []
     for i, (word, (start, end)) in enumerate(zip(words, spans)):
         lo = 0.0 if i == 0 else (spans[i - 1][1] + start) / 2
         hi = duration if i == len(words) - 1 else (end + spans[i + 1][0]) / 2
         inside = np.flatnonzero((times >= lo) & (times <= hi) & (move > MOVE_PX))
         on, off = (times[inside[0]], times[inside[-1]]) if inside.size else (start, end)
-        truth.append({"word": word, "label": labels.index(word),
+        truth.append({"word": word, "label": labels.get(word),
                       "start_us": T0_US + int(round(on * 1e6)), "end_us": T0_US + int(round(off * 1e6))})
 
     events["t"] += T0_US

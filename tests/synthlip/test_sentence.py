@@ -53,8 +53,8 @@ def test_aedat4_holds_the_events_and_the_mouth_is_in_the_centre_crop(sentence):
 
 
 def test_bad_requests_are_user_errors(tmp_path):
-    with pytest.raises(SpikeLipError, match="potato"):
-        generate_sentence("water potato", tmp_path / "x.aedat4", seed=1)
+    with pytest.raises(SpikeLipError, match="xyzzy"):
+        generate_sentence("water xyzzy", tmp_path / "x.aedat4", seed=1)
     with pytest.raises(SpikeLipError, match="aedat4"):
         generate_sentence("water", tmp_path / "x.npy", seed=1)
 
