@@ -4,11 +4,14 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from stream.errors import SpikeLipError
 from stream.files import write_atomically
 from stream.sources.npy import dvslip_words
+
+if TYPE_CHECKING:  # torch loads when a model does, not when the CLI starts
+    from model.stepper import Stepper
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 BUNDLED_MODEL = ASSETS / "models" / "small.json"
@@ -29,13 +32,13 @@ RUNTIMES = ("sparse", "onnx", "torch")
 
 
 class LoadedModel(NamedTuple):
-    net: object  # model.Network, or a model.runtime.OnnxRunner with the same step API
+    net: Stepper  # a model.Network, or a model.runtime.OnnxRunner with the same step API
     words: list[str]
     description: str  # what was loaded and how it runs, for people: "small (untrained) (sparse)"
     runtime: str  # the runtime it resolved to: one of RUNTIMES
 
 
-def load_model(spec: str | None = None, quiet: bool = False, runtime: str | None = None):
+def load_model(spec: str | None = None, quiet: bool = False, runtime: str | None = None) -> LoadedModel:
     """A `LoadedModel` for `spec`; `None` means the bundled model.
 
     A spec ending in .onnx (from `spikelip export`) loads a `model.runtime.OnnxRunner`, which
@@ -73,7 +76,7 @@ def load_model(spec: str | None = None, quiet: bool = False, runtime: str | None
     return _with_runtime(build(spec).eval(), runtime, str(spec), quiet)
 
 
-def _with_runtime(net, runtime: str, description: str, quiet: bool):
+def _with_runtime(net: Stepper, runtime: str, description: str, quiet: bool) -> LoadedModel:
     """`net` wrapped for `runtime` as a `LoadedModel`."""
     runtime = runtime or "torch"
     if runtime not in (*RUNTIMES, "fastest"):

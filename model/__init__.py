@@ -11,12 +11,14 @@ from model.config import config_names
 from model.metrics import count_operations, spike_loss, spike_rates, synapse_groups
 from model.network import Network, NetworkState
 from model.readout import Readout
+from model.stepper import Stepper
 
 __all__ = [
     "build",
     "Network",
     "NetworkState",
     "Readout",
+    "Stepper",
     "save_checkpoint",
     "load_checkpoint",
     "Checkpoint",

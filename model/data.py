@@ -19,7 +19,7 @@ from tqdm import tqdm
 from stream.binner import bin_clip, signed
 from stream.constants import BIN_US, CLIP_BINS, INPUT_SIDE, TRAIN_CROP_SIDE
 from stream.files import write_atomically
-from stream.sources.npy import list_clips, read_clip
+from stream.sources.npy import folder_words, list_clips, read_clip
 
 
 class Compose:
@@ -135,17 +135,23 @@ class DvsLipDataset(torch.utils.data.Dataset):
     `bins=90` is the reference (1.2 s, later events dropped); `bins=None` keeps each clip's own
     length (use `pad_collate` to batch them). With `cache` (a folder, fixed `bins` only) the
     binned clips are written there once (see `BinnedCache`) and read back each epoch.
+    `event_transform` (`stream.transforms`, e.g. `RandomShift()`) changes each clip's events
+    before binning, so it excludes `cache`; with `seed` clip i always gets the same draw
+    (evaluation), without it a fresh one each time (training).
     """
 
-    def __init__(self, root: str | os.PathLike, split: str, words: list[str], transform=None, bins: int | None = CLIP_BINS,
-                 cache: str | os.PathLike | None = None):
+    def __init__(self, root: str | os.PathLike, split: str, words: list[str] | None = None, transform=None, bins: int | None = CLIP_BINS,
+                 cache: str | os.PathLike | None = None, event_transform=None, seed: int | None = None):
         self.root = Path(root)
-        self.words = list(words)
+        self.words = folder_words(self.root) if words is None else list(words)  # root/words.txt or DVS-Lip's
         self.clips = list_clips(self.root, split, self.words)
         self.transform = transform or eval_transform()
         self.bins = bins
         if cache and not bins:
             raise ValueError("a binned-clip cache needs a fixed number of bins")
+        if cache and event_transform is not None:
+            raise ValueError("an event transform changes every read of a clip: it cannot use a binned cache")
+        self.event_transform, self.seed = event_transform, seed
         self.cache = BinnedCache(cache, split, self.clips, bins) if cache else None
 
     def __len__(self) -> int:
@@ -157,6 +163,10 @@ class DvsLipDataset(torch.utils.data.Dataset):
             x = torch.from_numpy(signed(self.cache[i]))
             return self.transform(x), label
         events, _ = read_clip(path)
+        if self.event_transform is not None:
+            draw = int(torch.randint(0, 2**62, ())) if self.seed is None else (self.seed, i)  # torch's seed: reproducible runs
+            rng = np.random.default_rng(draw)
+            events = self.event_transform(events, rng)
         if self.bins:
             bins = self.bins
         else:  # the clip's own length: up to the bin of its last event

@@ -4,7 +4,7 @@ Top-1/top-5 of the clip prediction (mean logits over time, as in the paper), per
 confusion matrix, and for causal models the accuracy of the streaming prediction as a function
 of time since the word's onset and end, found from event activity. The streaming prediction is
 what the app shows: the running mean of the per-step logits, restarted at the word's onset as
-`app.segment.SegmentedReadout` restarts it (before the onset: the mean since the clip's start).
+`app.segment.WordStage` restarts it (before the onset: the mean since the clip's start).
 """
 from __future__ import annotations
 

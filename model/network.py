@@ -104,13 +104,18 @@ class Network(nn.Module):
             raise SpikeLipError(f"model input must be (batch, time, 2, H, W), got shape {tuple(x.shape)}")
         self._check_frames(x.shape, "model input")
         rec = {} if record else None
-        h = self.drop_frontend(self.frontend(x, rec))
+        logits = self.after_frontend(self.frontend(x, rec), rec)
+        return (logits, rec) if record else logits
+
+    def after_frontend(self, h: torch.Tensor, rec: dict | None = None) -> torch.Tensor:
+        """Frontend features (B, T, F) -> logits (B, T, C): the recurrent layers and the readout
+        (adaptation trains them on features computed once, the frontend being fixed)."""
+        h = self.drop_frontend(h)
         for i, layer in enumerate(self.backend):
             h = layer(self.drop_backend(h) if i else h)
             if rec is not None:
                 rec[f"backend.{i}"] = h
-        logits = self.readout(self.drop_readout(h))
-        return (logits, rec) if record else logits
+        return self.readout(self.drop_readout(h))
 
     def _check_streamable(self) -> None:
         if not self.streamable:

@@ -8,16 +8,15 @@ flattened into explicit tensors:
 
 The file's metadata_props hold, under the key "spikelip", a JSON object with the state
 structure (nested NamedTuples, leaves numbered in input order), the state shapes, the config
-and the word list, so `model.runtime.OnnxRunner` can rebuild the state and label the logits
-without the PyTorch model. Opset 18, torch's default (dynamo) exporter, no external data.
-With `sparse=True` the same interface computes the step as `model.runtime.SparseStep` does
-(gather-sparse recurrent layers): the graph `model.runtime.HybridRunner` runs; the metadata's
-"sparse" says which.
+and the word list (`model.onnx_format`), so `model.runtime.OnnxRunner` can rebuild the state
+and label the logits without the PyTorch model. Opset 18, torch's default (dynamo) exporter,
+no external data. With `sparse=True` the same interface computes the step as
+`model.sparse.SparseStep` does (gather-sparse recurrent layers): the graph
+`model.runtime.HybridRunner` runs; the metadata's "sparse" says which.
 """
 from __future__ import annotations
 
 import contextlib
-import importlib
 import json
 import logging
 import warnings
@@ -26,80 +25,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from model.onnx_format import FORMAT, META_KEY, VERSION, flatten_leaves, flatten_state, make_builder
+from model.sparse import SparseStep
 from stream.errors import SpikeLipError
 
-META_KEY = "spikelip"
-FORMAT = "spikelip-onnx-step"
-VERSION = 1
-
-
-# --- state structure <-> JSON ----------------------------------------------------------------
-
-def flatten_state(state) -> tuple[list[torch.Tensor], object]:
-    """(leaves in order, structure spec): spec is JSON-able; leaves are numbered 0, 1, ..."""
-    leaves: list[torch.Tensor] = []
-
-    def walk(node):
-        if isinstance(node, torch.Tensor):
-            leaves.append(node)
-            return len(leaves) - 1
-        if isinstance(node, tuple):
-            children = [walk(c) for c in node]
-            if hasattr(node, "_fields"):  # NamedTuple
-                cls = type(node)
-                return {"type": f"{cls.__module__}.{cls.__qualname__}", "items": children}
-            return {"type": "tuple", "items": children}
-        raise SpikeLipError(f"cannot export a state holding {type(node).__name__}")
-
-    spec = walk(state)
-    return leaves, spec
-
-
-def flatten_leaves(state) -> list:
-    """The state's leaves in export order (tensors or arrays), without building a spec."""
-    out = []
-
-    def walk(node):
-        if isinstance(node, tuple):
-            for c in node:
-                walk(c)
-        else:
-            out.append(node)
-
-    walk(state)
-    return out
-
-
-def _named_tuple_class(name: str):
-    module, _, qualname = name.rpartition(".")
-    if not module.startswith("model."):
-        raise SpikeLipError(f"state type {name!r} is not a SpikeLip state")
-    try:
-        return getattr(importlib.import_module(module), qualname)
-    except (ImportError, AttributeError) as exc:
-        raise SpikeLipError(f"unknown state type {name!r}") from exc
-
-
-def make_builder(spec):
-    """A function leaves (sequence) -> nested state, equivalent to unflattening `spec`.
-
-    Classes are resolved once here, so building a state per step is just tuple calls.
-    """
-    if isinstance(spec, int):
-        return lambda leaves: leaves[spec]
-    if not isinstance(spec, dict) or "items" not in spec:
-        raise SpikeLipError("malformed state structure")
-    children = [make_builder(c) for c in spec["items"]]
-    if spec.get("type") == "tuple":
-        return lambda leaves: tuple(c(leaves) for c in children)
-    cls = _named_tuple_class(spec.get("type", ""))
-    return lambda leaves: cls(*(c(leaves) for c in children))
-
-
-def count_leaves(spec) -> int:
-    if isinstance(spec, int):
-        return 1
-    return sum(count_leaves(c) for c in spec["items"])
+# The format helpers live in model.onnx_format; importable from here too.
+__all__ = ["FORMAT", "META_KEY", "VERSION", "export_onnx", "flatten_leaves", "flatten_state", "make_builder"]
 
 
 # --- export ----------------------------------------------------------------------------------
@@ -120,7 +51,7 @@ class _Step(nn.Module):
 def export_onnx(net, path, opset: int = 18, sparse: bool = False) -> Path:
     """Write net's step function (batch 1) to `path` as one ONNX file; returns the path.
 
-    sparse: export `model.runtime.SparseStep(net)` instead (same inputs, outputs and metadata).
+    sparse: export `model.sparse.SparseStep(net)` instead (same inputs, outputs and metadata).
     Raises SpikeLipError for a model that cannot stream (centred frontend, bidirectional GRU).
     """
     if opset < 17:
@@ -134,7 +65,11 @@ def export_onnx(net, path, opset: int = 18, sparse: bool = False) -> Path:
     path = Path(path)
     if path.suffix != ".onnx":
         raise SpikeLipError(f"{path}: the output file must end in .onnx")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SpikeLipError(f"{path}: cannot create its folder {path.parent} ({exc.strerror or exc}); "
+                            "choose another --out path") from None
 
     was_training = net.training
     net.eval()
@@ -148,12 +83,7 @@ def export_onnx(net, path, opset: int = 18, sparse: bool = False) -> Path:
             n = len(leaves)
             input_names = ["x"] + [f"state.{i}" for i in range(n)]
             output_names = ["logits"] + [f"new_state.{i}" for i in range(n)]
-            if sparse:
-                from model.runtime import SparseStep
-
-                stepper = SparseStep(net)
-            else:
-                stepper = net
+            stepper = SparseStep(net) if sparse else net
             program = torch.onnx.export(
                 _Step(stepper, spec).eval(),
                 (x, *leaves),
@@ -186,7 +116,11 @@ def export_onnx(net, path, opset: int = 18, sparse: bool = False) -> Path:
         "torch": torch.__version__,
     }
     program.model.metadata_props[META_KEY] = json.dumps(meta)
-    program.save(str(path), external_data=False)
+    try:
+        program.save(str(path), external_data=False)
+    except OSError as exc:
+        raise SpikeLipError(f"{path}: cannot write the ONNX file ({exc.strerror or exc}); "
+                            "choose another path or free some space") from None
     return path
 
 

@@ -6,6 +6,8 @@ below, the same at every step) and `recur` (everything that depends on the state
 `recur(project(x_t))`; `forward` projects all timesteps in one matmul and loops `recur`: the
 same operations in a faster order (a batched matmul may round the last bit differently). As in
 the authors' code, the layer below is read at the same step t and the layer's own spikes at t-1.
+The SpikGRU family's `recur` is `update(wx, U s_prev, state)`: everything after the two matmuls
+is in `update`, which the gather-sparse step (`model.sparse.GatherGRU`) calls too.
 """
 from __future__ import annotations
 
@@ -81,10 +83,21 @@ class SpikGRU(_Recurrent):
         return signed_spike(v) if self.signed else spike(v)
 
     def recur(self, wx: torch.Tensor, state: SpikGRUState):
+        return self.update(wx, self.u(state.s), state)
+
+    def update(self, wx: torch.Tensor, us: torch.Tensor, state: SpikGRUState):
+        """The step after its two matmuls: W x + b (wx) and U s (us) -> (spikes, new state).
+
+        Gates, input current, membrane and firing (paper eq. 5-8); `model.sparse.GatherGRU`
+        calls it with its own gathered products, so both steps share this arithmetic.
+        """
         wz, wi = wx.chunk(2, dim=-1)
-        uz, ui = self.u(state.s).chunk(2, dim=-1)
+        uz, ui = us.chunk(2, dim=-1)
         z = torch.sigmoid(wz + uz)
         i = self.alpha * state.i + wi + ui
+        return self._membrane(z, i, state)
+
+    def _membrane(self, z: torch.Tensor, i: torch.Tensor, state: SpikGRUState):
         v = z * state.v + (1.0 - z) * i - VTH * state.s
         s = self._fire(v)
         return s, SpikGRUState(i, v, s)
@@ -108,15 +121,14 @@ class SpikGRU2(SpikGRU):
         k = hidden_size**-0.5
         self.b_ri = nn.Parameter(torch.empty(hidden_size).uniform_(-k, k))
 
-    def recur(self, wx: torch.Tensor, state: SpikGRUState):
+    def update(self, wx: torch.Tensor, us: torch.Tensor, state: SpikGRUState):
+        """As `SpikGRU.update`, with the reset gate (paper eq. 10-14)."""
         wr, wz, wi = wx.chunk(3, dim=-1)
-        ur, uz, ui = self.u(state.s).chunk(3, dim=-1)
+        ur, uz, ui = us.chunk(3, dim=-1)
         r = torch.sigmoid(wr + ur)
         z = torch.sigmoid(wz + uz)
         i = self.alpha * state.i + wi + (ui + self.b_ri) * r
-        v = z * state.v + (1.0 - z) * i - VTH * state.s
-        s = self._fire(v)
-        return s, SpikGRUState(i, v, s)
+        return self._membrane(z, i, state)
 
 
 class GRU(_Recurrent):

@@ -14,29 +14,33 @@ recording (`step(..., record=True)` raises SpikeLipError). Session: `threads` in
 off unless `spinning=True`.
 
 `HybridRunner(net)` is an OnnxRunner on a sparse export of a PyTorch model: dense convolutions
-and gather-sparse spiking GRU layers (`GatherGRU`) in one onnxruntime graph.
+and gather-sparse spiking GRU layers (`model.sparse.GatherGRU`) in one onnxruntime graph.
+Both satisfy `model.stepper.Stepper`, as `Network` does.
+
+Imports run one way: onnx_format <- sparse <- onnx_export <- runtime.
 """
 from __future__ import annotations
 
-import copy
 import json
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
-from torch.nn import functional as F
 
-from model.onnx_export import FORMAT, META_KEY, count_leaves, flatten_leaves, make_builder
+from model.onnx_export import export_onnx
+from model.onnx_format import FORMAT, META_KEY, count_leaves, flatten_leaves, make_builder
+from model.sparse import GatherGRU, SparseStep
 from stream.errors import SpikeLipError
+
+__all__ = ["GatherGRU", "HybridRunner", "OnnxRunner", "SparseStep", "default_threads"]
 
 
 def default_threads(path: Path) -> int:
     """Intra-op threads for a step model on a 2-core machine: one for small models, whose steps
-    are too short to gain from a second thread (bundled `small`, 2 MB: p50 0.46 ms on one thread,
-    0.55 on two), two for large ones (`paper-causal` sparse, 115 MB: 12.0 ms on one, 8.3 on two);
-    `benchmarks/bench_onnx_threads.py`."""
+    are too short to gain from a second thread (bundled `small` sparse, 2 MB: p50 0.53 ms on one
+    thread, 0.78 on two), two for large ones (`paper-causal` sparse, 115 MB: 9.5 ms on one, 6.4
+    on two); `benchmarks/bench_onnx_threads.py`, results/onnx_threads.json."""
     return 1 if path.stat().st_size < 16e6 else 2
 
 
@@ -45,8 +49,7 @@ def _session_options(threads: int, spinning: bool = False):
 
     opts = ort.SessionOptions()
     # Spin-waiting worker threads keep a core busy between steps; on a 2-core machine that
-    # core is needed by the reader, binner, GUI (or torch's own threads): measured here, an
-    # interleaved torch step took 2x longer with spinning on, while the ONNX step gained nothing.
+    # core is needed by the reader, binner, GUI (or torch's own threads).
     opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
     opts.intra_op_num_threads = int(threads)
     opts.inter_op_num_threads = 1
@@ -195,139 +198,17 @@ def _first_line(exc: Exception) -> str:
     return text[0][:200] if text else type(exc).__name__
 
 
-# --- gather-sparse spiking GRU backend --------------------------------------------------------
-
-def _dense_matvec(v: torch.Tensor, wt: torch.Tensor) -> torch.Tensor:
-    return v @ wt
-
-
-def _gather_matvec(v: torch.Tensor, wt: torch.Tensor) -> torch.Tensor:
-    idx = v.nonzero().squeeze(1)
-    return v.index_select(0, idx) @ wt.index_select(0, idx)
-
-
-class GatherGRU(nn.Module):
-    """A SpikGRU/SpikGRU2(+) layer's step that reads only the weight rows of non-zero inputs.
-
-    W x and U s are sums over the active inputs of W's (U's) columns, stored transposed so each
-    active input is one contiguous row: with ~10 % spikes it touches ~10 % of the weights that
-    a dense matmul streams from memory every step. Inputs denser than `max_density` fall back
-    to the dense matmul (an ONNX If when exported). Same maths as `layer.step` (summation order
-    differs: ~1e-6).
-    """
-
-    def __init__(self, layer, max_density: float = 0.3):
-        from model.recurrent import SpikGRU, SpikGRU2
-
-        if not isinstance(layer, SpikGRU):
-            raise SpikeLipError(f"gather backend supports the SpikGRU family, not {type(layer).__name__}")
-        super().__init__()
-        self.layer = layer
-        self.two_gates = isinstance(layer, SpikGRU2)
-        self.max_density = max_density
-        with torch.no_grad():
-            self.register_buffer("wt", layer.w.weight.detach().t().contiguous())  # (F, n)
-            self.register_buffer("b", layer.w.bias.detach().clone())
-            self.register_buffer("ut", layer.u.weight.detach().t().contiguous())  # (H, n)
-
-    def _sparse_matvec(self, x: torch.Tensor, wt: torch.Tensor) -> torch.Tensor:
-        """x (1, F) @ wt (F, n) -> (n,), via the rows of x's non-zero entries."""
-        v = x[0]
-        limit = self.max_density * v.numel()
-        if torch.compiler.is_exporting():  # a data-dependent branch must be traced as one
-            return torch.cond(torch.count_nonzero(v) > limit, _dense_matvec, _gather_matvec, (v, wt))
-        idx = v.nonzero().squeeze(1)
-        if idx.numel() > limit:
-            return v @ wt
-        if idx.numel() == 0:
-            return wt.new_zeros(wt.shape[1])
-        return v.index_select(0, idx) @ wt.index_select(0, idx)
-
-    def step(self, x_t: torch.Tensor, state):
-        from model.recurrent import SpikGRUState
-        from model.spikes import VTH
-
-        layer = self.layer
-        wx = self.b + self._sparse_matvec(x_t, self.wt)
-        us = self._sparse_matvec(state.s, self.ut)
-        if self.two_gates:
-            wr, wz, wi = wx.chunk(3)
-            ur, uz, ui = us.chunk(3)
-            r = torch.sigmoid(wr + ur)
-            z = torch.sigmoid(wz + uz)
-            i = layer.alpha * state.i + (wi + (ui + layer.b_ri) * r)
-        else:
-            wz, wi = wx.chunk(2)
-            uz, ui = us.chunk(2)
-            z = torch.sigmoid(wz + uz)
-            i = layer.alpha * state.i + (wi + ui)
-        v = z * state.v + (1.0 - z) * i - VTH * state.s
-        s = layer._fire(v)
-        return s, SpikGRUState(i, v, s)
-
-
-# --- one onnxruntime graph: dense convolutions, gather-sparse recurrent layers -----------------
-
-class _BinwiseConv3d(nn.Module):
-    """The causal stem's Conv3d over its kt-bin window as kt summed 2-channel 2-D convolutions.
-
-    Same maths (summation order differs: ~1e-7): onnxruntime runs these with its direct NCHWc
-    kernel but a Conv3d through im2col, measured 1.5-2x slower for the stem.
-    """
-
-    def __init__(self, conv: nn.Conv3d):
-        super().__init__()
-        self.weight = conv.weight
-        self.stride, self.padding = conv.stride[1:], conv.padding[1:]
-
-    def forward(self, window: torch.Tensor) -> torch.Tensor:
-        out = sum(
-            F.conv2d(window[:, :, k], self.weight[:, :, k], None, self.stride, self.padding)
-            for k in range(self.weight.shape[2])
-        )
-        return out.unsqueeze(2)
-
-
-class SparseStep(nn.Module):
-    """`net.step` as `HybridRunner`'s graph computes it: binwise stem, gather-sparse GRU layers.
-
-    Built for export only (eval mode, no dropout); the frontend is a copy, net is unchanged.
-    """
-
-    def __init__(self, net):
-        super().__init__()
-        if not net.streamable:
-            raise SpikeLipError(f"model {net.name!r} is not streamable")
-        self.layers = nn.ModuleList(GatherGRU(layer, 0.3) for layer in net.backend)
-        self.frontend = copy.deepcopy(net.frontend).eval()
-        stem = self.frontend.stages[0]
-        stem.conv = _BinwiseConv3d(stem.conv)
-        self.readout = net.readout
-
-    def step(self, x_t: torch.Tensor, state):
-        from model.network import NetworkState
-
-        h, front = self.frontend.step(x_t, state.frontend)
-        back = []
-        for layer, st in zip(self.layers, state.backend):
-            h, st = layer.step(h, st)
-            back.append(st)
-        return self.readout(h), NetworkState(front, tuple(back))
-
-
 class HybridRunner(OnnxRunner):
     """`OnnxRunner` on a temporary `export_onnx(net, sparse=True)` of net: batch 1, CPU.
 
-    Dense convolutions and gather-sparse recurrent layers (`GatherGRU`: dense above 30 %
-    active inputs) run in one onnxruntime call: a GatherGRU step there measured 1.5-2x faster
-    than in PyTorch, whose per-op overhead dominates at batch 1, and no PyTorch thread pool is
-    involved. States are interchangeable with the PyTorch model's; `step(..., record=True)`
-    raises SpikeLipError.
+    Dense convolutions and gather-sparse recurrent layers (`model.sparse.GatherGRU`: dense
+    above 30 % active inputs) run in one onnxruntime call, with no PyTorch thread pool involved
+    (timed against the dense export and eager PyTorch by `benchmarks/bench_runtime.py`).
+    States are interchangeable with the PyTorch model's; `step(..., record=True)` raises
+    SpikeLipError.
     """
 
     def __init__(self, net, threads: int = 1, spinning: bool = False):
-        from model.onnx_export import export_onnx
-
         with tempfile.TemporaryDirectory(prefix="spikelip-hybrid-") as tmp:
             super().__init__(export_onnx(net, Path(tmp) / "step.onnx", sparse=True), threads, spinning)
         self.path = Path(f"{net.name} (hybrid)")  # what errors name: the export is gone

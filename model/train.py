@@ -18,8 +18,10 @@ import math
 import os
 import random
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -35,6 +37,7 @@ from model.evaluate import activity_spans, evaluate, running_mean_since_onset
 from model.metrics import spike_loss, synapse_groups
 from stream.constants import BIN_MS
 from stream.files import write_atomically
+from stream.transforms import RandomShift
 
 
 def _option(default, help: str):
@@ -63,6 +66,7 @@ class TrainConfig:
     streaming_loss_after_end: float = _option(-1.0, "ms >= 0: also train the app's readout (running mean since the word's onset) at every bin from this long after each word's end")
     spatial_augment: bool = _option(True, "cutout and zoom +-30 %% on top of the paper's random crop and flip")
     temporal_augment: bool = _option(True, "temporal masks (zeroed runs of bins)")
+    camera_augment: bool = _option(False, "a new draw of camera/face shifts for every training clip (stream.transforms.RandomShift: mouth size, position and turn, lost events, noise, hot pixels, refractory period, speaking rate); bins every epoch, so no --cache for the train split")
     bins: int = _option(90, "13.3 ms bins per clip (90 = 1.2 s, the reference; later events dropped)")
     workers: int = _option(2, "data loader processes")
     cache: str = _option("", "folder for binned clips, written once (~1.7 MB a clip) and read back each epoch; empty: bin every epoch")
@@ -153,122 +157,245 @@ def _tensorboard(cfg: TrainConfig, step: int):
 
 
 def train(cfg: TrainConfig) -> dict:
-    ddp = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    if ddp:
+    """Train the run in OUT (resuming its last.pt if there is one); returns the last epoch's log row."""
+    proc = start_process(cfg)
+    train_set, test_set, sampler = datasets(cfg, proc)
+    learner = make_learner(cfg, proc)
+    run = resume(cfg, learner, proc)
+    board = open_tensorboard(cfg, run, proc)
+    for epoch in range(run.epoch, cfg.epochs):
+        loader = train_loader(cfg, train_set, sampler, epoch)
+        row = train_epoch(cfg, learner, loader, epoch, run, board, proc)
+        last_epoch = epoch + 1 == cfg.epochs or out_of_steps(cfg, run)
+        if proc.main and ((epoch + 1) % cfg.eval_every == 0 or last_epoch):
+            row.update(held_out_metrics(cfg, learner.net, test_set, proc))
+        run.history.append(row)
+        if proc.main:
+            log_epoch(cfg, row, run, board)
+            save_run(cfg, learner, run, row)
+        if last_epoch:
+            break
+    end_process(proc, board)
+    return run.history[-1] if run.history else {}
+
+
+@dataclass
+class Process:
+    """This process: its rank among `world` (more than one under torchrun: DDP) and its device."""
+
+    rank: int
+    world: int
+    device: torch.device
+
+    @property
+    def ddp(self) -> bool:
+        return self.world > 1
+
+    @property
+    def main(self) -> bool:
+        """Rank 0: the one process that evaluates, logs and saves."""
+        return self.rank == 0
+
+
+class Learner(NamedTuple):
+    """The network, what training calls (the network or its DDP wrapper), its optimiser and the
+    batch loss (x, y) -> (logits, loss)."""
+
+    net: torch.nn.Module
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    loss: Callable
+
+
+@dataclass
+class RunState:
+    """Where the run stands: epochs done, optimiser steps, one log row per epoch, and the checkpoint
+    it fine-tunes (`started_from`); last.pt holds it, so a resumed run continues from it."""
+
+    epoch: int = 0
+    step: int = 0
+    history: list = field(default_factory=list)
+    origin: dict | None = None
+
+
+def start_process(cfg: TrainConfig) -> Process:
+    """Join torchrun's process group (NCCL on GPUs, gloo on CPUs) if there is one, seed this
+    process's generators (seed + rank) and make OUT."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
         rank, world = dist.get_rank(), dist.get_world_size()
     else:
         rank, world = 0, 1
-    main = rank == 0
     device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu")
     torch.manual_seed(cfg.seed + rank)
     np.random.seed(cfg.seed + rank)
     random.seed(cfg.seed + rank)
-    out = Path(cfg.out)
-    if main:
-        out.mkdir(parents=True, exist_ok=True)
+    if rank == 0:
+        Path(cfg.out).mkdir(parents=True, exist_ok=True)
+    return Process(rank, world, device)
 
+
+def datasets(cfg: TrainConfig, proc: Process):
+    """(training set: DATA's and every EXTRA_TRAIN folder's train split, augmented; DATA's test
+    split; the DDP sampler that shares the training set out among processes, or None)."""
     words = default_words(100)
     augment = train_transform(cfg.spatial_augment, cfg.temporal_augment)
+    shift = RandomShift() if cfg.camera_augment else None
     train_set = torch.utils.data.ConcatDataset(
-        [DvsLipDataset(root, "train", words, augment, bins=cfg.bins, cache=cfg.cache or None)
+        [DvsLipDataset(root, "train", words, augment, bins=cfg.bins, cache=None if shift else cfg.cache or None,
+                       event_transform=shift)
          for root in [cfg.data, *cfg.extra_train]])
     test_set = DvsLipDataset(cfg.data, "test", words, eval_transform(), bins=cfg.bins, cache=cfg.cache or None)
-    sampler = torch.utils.data.DistributedSampler(train_set, world, rank, seed=cfg.seed) if ddp else None
-    net = build(cfg.model).to(device)
-    model = torch.nn.parallel.DistributedDataParallel(net) if ddp else net
+    sampler = torch.utils.data.DistributedSampler(train_set, proc.world, proc.rank, seed=cfg.seed) if proc.ddp else None
+    return train_set, test_set, sampler
+
+
+def make_learner(cfg: TrainConfig, proc: Process) -> Learner:
+    """The network MODEL (fresh weights, or a checkpoint's), Adam over `parameter_groups`, the loss."""
+    net = build(cfg.model).to(proc.device)
+    model = torch.nn.parallel.DistributedDataParallel(net) if proc.ddp else net
     optimizer = torch.optim.Adam(parameter_groups(net, cfg.weight_decay), lr=cfg.lr)
+    return Learner(net, model, optimizer, batch_loss(cfg, net, model, proc.device))
+
+
+def batch_loss(cfg: TrainConfig, net, model, device: torch.device) -> Callable:
+    """(x, y) -> (logits, loss): the clip loss, plus the spike loss (--spike-loss) and the app's
+    readout loss (--streaming-loss-after-end) when they are on; bfloat16 autocast on a GPU."""
     groups = synapse_groups(net) if cfg.spike_loss > 0 else []
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
-
-    start_epoch, step, history, origin = 0, 0, [], started_from(cfg.model)
-    resume = out / "last.pt"
-    if resume.exists():
-        ckpt = torch.load(resume, map_location=device, weights_only=False)
-        net.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        start_epoch, step, history = ckpt["epoch"], ckpt["step"], ckpt["history"]
-        origin = ckpt.get("started_from", origin)  # the file it names may have been overwritten since
-        _set_rng_state(ckpt["rng"])
-        if main:
-            print(f"resumed from {resume} at epoch {start_epoch}")
-
-    board = _tensorboard(cfg, step) if main else None
-    if board is not None and start_epoch == 0:
-        print(f"TensorBoard logs in {board.log_dir} (tensorboard --logdir {cfg.out})")
-    steps_per_epoch = math.ceil(len(train_set) / (cfg.batch_size * world))
     after_end_bins = math.ceil(cfg.streaming_loss_after_end / BIN_MS)
-    log_path = out / "log.csv"
-    for epoch in range(start_epoch, cfg.epochs):
-        if sampler is not None:
-            sampler.set_epoch(epoch)
-        generator = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
-        loader = torch.utils.data.DataLoader(
-            train_set, batch_size=cfg.batch_size, shuffle=sampler is None, sampler=sampler, generator=generator,
-            num_workers=cfg.workers, drop_last=False, persistent_workers=False)
-        model.train()
-        total, correct, loss_sum = 0, 0, 0.0
-        t0 = time.time()
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not main, leave=False)
-        for i, (x, y) in enumerate(bar):
-            lr = learning_rate(cfg, epoch + i / steps_per_epoch)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            with amp:
-                if cfg.spike_loss > 0:
-                    logits, spikes = model(x, record=True)
-                    loss = clip_loss(logits.float(), y, cfg.streaming_loss_from) + spike_loss(spikes, groups, cfg.spike_loss)
-                else:
-                    logits = model(x)
-                    loss = clip_loss(logits.float(), y, cfg.streaming_loss_from)
-                if cfg.streaming_loss_after_end >= 0:
-                    loss = loss + readout_loss(logits.float(), y, activity_spans(x), after_end_bins)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            net.clamp_()
-            step += 1
-            total += len(y)
-            correct += int((logits.mean(1).argmax(1) == y).sum())
-            loss_value = loss.item()
-            loss_sum += loss_value * len(y)
-            bar.set_postfix(loss=f"{loss_sum / total:.3f}", acc=f"{correct / total:.3f}", lr=f"{lr:.2e}")
-            if board is not None:
-                board.add_scalar("step/loss", loss_value, step)
-                board.add_scalar("step/lr", lr, step)
-            if cfg.max_steps and step >= cfg.max_steps:
-                break
-        row = {"epoch": epoch + 1, "step": step, "lr": lr, "train_loss": loss_sum / max(total, 1),
-               "train_acc": correct / max(total, 1), "epoch_s": round(time.time() - t0, 1)}
-        last_epoch = epoch + 1 == cfg.epochs or bool(cfg.max_steps and step >= cfg.max_steps)
-        if main and ((epoch + 1) % cfg.eval_every == 0 or last_epoch):
-            metrics = evaluate(net, test_set, batch_size=cfg.batch_size, workers=cfg.workers, device=device)
-            row.update(test_top1=metrics["top1"], test_top5=metrics["top5"])
-        history.append(row)
-        if main:
-            _append_csv(log_path, row)
-            if board is not None:
-                for key in LOG_COLUMNS[2:]:
-                    if key in row:
-                        board.add_scalar(f"epoch/{key}", row[key], step)
-                board.flush()
-            print(json.dumps(row))
-            snapshot = {"model": net.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
-                        "step": step, "history": history, "rng": _rng_state(), "train_config": asdict(cfg),
-                        "started_from": origin}
-            write_atomically(resume, lambda tmp: torch.save(snapshot, tmp))
-            training = {"epochs": epoch + 1, "steps": step, "train_seconds": round(sum(r["epoch_s"] for r in history)),
-                        "recipe": asdict(cfg), "started_from": origin}
-            save_checkpoint(net, out / "model", trained_on=cfg.trained_on or default_trained_on(cfg),
-                            metrics={k: v for k, v in row.items() if k.startswith("test_")}, training=training)
-        if last_epoch:
+
+    def loss_of(x: torch.Tensor, y: torch.Tensor):
+        with amp:
+            if cfg.spike_loss > 0:
+                logits, spikes = model(x, record=True)
+                loss = clip_loss(logits.float(), y, cfg.streaming_loss_from) + spike_loss(spikes, groups, cfg.spike_loss)
+            else:
+                logits = model(x)
+                loss = clip_loss(logits.float(), y, cfg.streaming_loss_from)
+            if cfg.streaming_loss_after_end >= 0:
+                loss = loss + readout_loss(logits.float(), y, activity_spans(x), after_end_bins)
+        return logits, loss
+
+    return loss_of
+
+
+def resume(cfg: TrainConfig, learner: Learner, proc: Process) -> RunState:
+    """The run's state from OUT/last.pt (weights, optimiser, counters, log, random generators),
+    or a fresh one."""
+    run = RunState(origin=started_from(cfg.model))
+    path = Path(cfg.out) / "last.pt"
+    if not path.exists():
+        return run
+    ckpt = torch.load(path, map_location=proc.device, weights_only=False)
+    learner.net.load_state_dict(ckpt["model"])
+    learner.optimizer.load_state_dict(ckpt["optimizer"])
+    # the file `started_from` names may have been overwritten since: keep the record
+    run = RunState(ckpt["epoch"], ckpt["step"], ckpt["history"], ckpt.get("started_from", run.origin))
+    _set_rng_state(ckpt["rng"])
+    if proc.main:
+        print(f"resumed from {path} at epoch {run.epoch}")
+    return run
+
+
+def open_tensorboard(cfg: TrainConfig, run: RunState, proc: Process):
+    """The main process's SummaryWriter (`_tensorboard`), or None."""
+    board = _tensorboard(cfg, run.step) if proc.main else None
+    if board is not None and run.epoch == 0:
+        print(f"TensorBoard logs in {board.log_dir} (tensorboard --logdir {cfg.out})")
+    return board
+
+
+def train_loader(cfg: TrainConfig, train_set, sampler, epoch: int) -> torch.utils.data.DataLoader:
+    """This epoch's batches: shuffled by a generator seeded from (seed, epoch), so a resumed run
+    draws what an uninterrupted one would; under DDP the sampler shuffles instead."""
+    if sampler is not None:
+        sampler.set_epoch(epoch)
+    generator = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
+    return torch.utils.data.DataLoader(
+        train_set, batch_size=cfg.batch_size, shuffle=sampler is None, sampler=sampler, generator=generator,
+        num_workers=cfg.workers, drop_last=False, persistent_workers=False)
+
+
+def out_of_steps(cfg: TrainConfig, run: RunState) -> bool:
+    return bool(cfg.max_steps and run.step >= cfg.max_steps)
+
+
+def train_epoch(cfg: TrainConfig, learner: Learner, loader, epoch: int, run: RunState, board, proc: Process) -> dict:
+    """One pass over `loader` (or up to --max-steps), the learning rate set per step by the
+    schedule; a progress bar on the main process. Returns the epoch's log row (train columns)."""
+    learner.model.train()
+    steps_per_epoch = math.ceil(len(loader.dataset) / (cfg.batch_size * proc.world))
+    total, correct, loss_sum, lr = 0, 0, 0.0, learning_rate(cfg, epoch)
+    t0 = time.time()
+    bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not proc.main, leave=False)
+    for i, (x, y) in enumerate(bar):
+        lr = learning_rate(cfg, epoch + i / steps_per_epoch)
+        x, y = x.to(proc.device, non_blocking=True), y.to(proc.device, non_blocking=True)
+        logits, loss = optimizer_step(learner, x, y, lr)
+        run.step += 1
+        total += len(y)
+        correct += int((logits.mean(1).argmax(1) == y).sum())
+        loss_value = loss.item()
+        loss_sum += loss_value * len(y)
+        bar.set_postfix(loss=f"{loss_sum / total:.3f}", acc=f"{correct / total:.3f}", lr=f"{lr:.2e}")
+        if board is not None:
+            board.add_scalar("step/loss", loss_value, run.step)
+            board.add_scalar("step/lr", lr, run.step)
+        if out_of_steps(cfg, run):
             break
+    return {"epoch": epoch + 1, "step": run.step, "lr": lr, "train_loss": loss_sum / max(total, 1),
+            "train_acc": correct / max(total, 1), "epoch_s": round(time.time() - t0, 1)}
+
+
+def optimizer_step(learner: Learner, x: torch.Tensor, y: torch.Tensor, lr: float):
+    """One Adam step at learning rate lr, then every constrained parameter clamped back in range;
+    returns (logits, loss) of the batch."""
+    for group in learner.optimizer.param_groups:
+        group["lr"] = lr
+    logits, loss = learner.loss(x, y)
+    learner.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    learner.optimizer.step()
+    learner.net.clamp_()
+    return logits, loss
+
+
+def held_out_metrics(cfg: TrainConfig, net, test_set, proc: Process) -> dict:
+    """The log row's test columns: top-1 and top-5 accuracy on DATA's test split."""
+    metrics = evaluate(net, test_set, batch_size=cfg.batch_size, workers=cfg.workers, device=proc.device)
+    return {"test_top1": metrics["top1"], "test_top5": metrics["top5"]}
+
+
+def log_epoch(cfg: TrainConfig, row: dict, run: RunState, board) -> None:
+    """The epoch's row: a line in OUT/log.csv, scalars in TensorBoard, a JSON line on stdout."""
+    _append_csv(Path(cfg.out) / "log.csv", row)
+    if board is not None:
+        for key in LOG_COLUMNS[2:]:
+            if key in row:
+                board.add_scalar(f"epoch/{key}", row[key], run.step)
+        board.flush()
+    print(json.dumps(row))
+
+
+def save_run(cfg: TrainConfig, learner: Learner, run: RunState, row: dict) -> None:
+    """OUT/last.pt (everything a resume needs, written atomically) and the checkpoint OUT/model,
+    with its test metrics and how it was trained."""
+    snapshot = {"model": learner.net.state_dict(), "optimizer": learner.optimizer.state_dict(),
+                "epoch": row["epoch"], "step": run.step, "history": run.history, "rng": _rng_state(),
+                "train_config": asdict(cfg), "started_from": run.origin}
+    write_atomically(Path(cfg.out) / "last.pt", lambda tmp: torch.save(snapshot, tmp))
+    training = {"epochs": row["epoch"], "steps": run.step, "train_seconds": round(sum(r["epoch_s"] for r in run.history)),
+                "recipe": asdict(cfg), "started_from": run.origin}
+    save_checkpoint(learner.net, Path(cfg.out) / "model", trained_on=cfg.trained_on or default_trained_on(cfg),
+                    metrics={k: v for k, v in row.items() if k.startswith("test_")}, training=training)
+
+
+def end_process(proc: Process, board) -> None:
     if board is not None:
         board.close()
-    if ddp:
+    if proc.ddp:
         dist.destroy_process_group()
-    return history[-1] if history else {}
 
 
 LOG_COLUMNS = ("epoch", "step", "lr", "train_loss", "train_acc", "epoch_s", "test_top1", "test_top5")

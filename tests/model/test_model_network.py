@@ -54,6 +54,7 @@ def test_paper_offline_is_not_streamable():
         assert "paper-causal" in str(err.value) and "small" in str(err.value)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["small", "ann"])
 def test_step_equals_forward_configs(name):
     overrides = {"frontend_widths": SMALL_WIDTHS, "hidden_size": 64} if name == "ann" else {}

@@ -13,6 +13,8 @@ from model.runtime import HybridRunner
 from stream.errors import SpikeLipError
 from model_helpers import SMALL_WIDTHS, events, make_active
 
+pytestmark = pytest.mark.slow  # the export in `hybrid` takes seconds; test_onnx_parity covers the ONNX runner fast
+
 TINY = {"frontend_widths": SMALL_WIDTHS, "input_size": 40, "hidden_size": 32, "num_layers": 2}
 STEPS = 30
 

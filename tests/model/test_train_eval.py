@@ -70,6 +70,7 @@ def test_a_few_steps_lower_the_loss(setup):
     assert float(rows[-1]["test_top1"]) == history[-1]["test_top1"]
 
 
+@pytest.mark.slow
 def test_tensorboard_logs_what_the_csv_logs_and_a_resume_continues_it(setup):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     from torch.utils.tensorboard import SummaryWriter
@@ -94,6 +95,7 @@ def test_tensorboard_logs_what_the_csv_logs_and_a_resume_continues_it(setup):
     assert not (tmp_path / "off" / "tensorboard").exists()
 
 
+@pytest.mark.slow
 def test_resume_continues_identically(setup):
     tmp_path, cfg_path = setup
     straight = train(config(tmp_path, cfg_path, "a", epochs=2))
@@ -106,6 +108,7 @@ def test_resume_continues_identically(setup):
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
 
 
+@pytest.mark.slow
 def test_fine_tuning_starts_from_the_checkpoint_and_records_it(setup):
     tmp_path, cfg_path = setup
     train(config(tmp_path, cfg_path, "base", epochs=2, trained_on="tiny data"))
@@ -125,6 +128,7 @@ def test_fine_tuning_starts_from_the_checkpoint_and_records_it(setup):
     assert origin["trained_on"] == "tiny data" and origin["metrics"] == card["metrics"]
 
 
+@pytest.mark.slow
 def test_extra_train_folders_join_the_training_set(setup):
     tmp_path, cfg_path = setup
     make_data(tmp_path / "more", clips=2, seed=1)
@@ -201,6 +205,7 @@ def test_streaming_prediction_restarts_the_running_mean_at_onset():
         assert streaming_prediction(logits, onset).tolist() == expected
 
 
+@pytest.mark.slow
 def test_bundle_records_the_held_out_evaluation(setup, monkeypatch, capsys):
     from app.cli import main
     from app.models import onnx_file_for
@@ -237,6 +242,7 @@ def test_bundle_records_the_held_out_evaluation(setup, monkeypatch, capsys):
     assert "another word list" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_torchrun_trains_on_two_cpu_processes(setup):
     """The multi-GPU path (DistributedDataParallel under torchrun) runs on CPU with gloo: each
     process takes half of every epoch, rank 0 writes the checkpoint, and the loss goes down."""
@@ -258,6 +264,7 @@ def test_torchrun_trains_on_two_cpu_processes(setup):
     assert build(tmp_path / "ddp" / "model.json").config["name"] == "tiny" and rows[-1]["test_top1"] != ""
 
 
+@pytest.mark.slow
 def test_a_run_killed_while_saving_keeps_the_last_whole_checkpoint(setup, monkeypatch):
     """Ctrl-C (or the end of a session) during an epoch's save must not leave a half-written
     last.pt or model.safetensors: the previous epoch's files stay whole and resume works."""

@@ -1,5 +1,6 @@
 """The streaming binner against an independent NumPy implementation of the reference binning."""
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -50,6 +51,7 @@ def stream_through(binner, events, cuts):
     return index, frames
 
 
+@pytest.mark.slow
 @settings(max_examples=50, deadline=None)
 @given(event_streams())
 def test_streaming_equals_reference_dvslip_binning(stream):
