@@ -8,6 +8,8 @@ Stages of one 13.3 ms step, from the `StepResult` stamps (perf_counter):
   end_to_end  input handed over -> prediction published
 With a camera, `camera_to_prediction` also counts from the bin's end on the camera clock
 (dv-processing timestamps are host-synchronised microseconds since the epoch) to publication.
+A DV network stream carries the timestamps of the host DV runs on (or of the recording DV
+replays), so there it is reported only when they are within `CLOCK_SYNC_S` of this host's clock.
 """
 from __future__ import annotations
 
@@ -18,13 +20,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from app.pipeline import freeze_loaded_objects, model_input
-from app.segment import SegmentedReadout
+from app.segment import Word
 from app.truth import WordSpan, spoken_at
 from model.readout import Readout
 from stream.binner import Binner
 from stream.constants import BIN_US
 
 DEADLINE_MS = BIN_US / 1e3  # a step must finish within one bin to keep up
+CLOCK_SYNC_S = 5.0  # stream timestamps this close to the host clock are taken as the same clock
 STAGES = ("bin", "prepare", "model", "readout", "end_to_end")
 
 
@@ -92,7 +95,7 @@ class WordTiming:
 
 
 class WordClock:
-    """Times committed words against ground-truth word spans (stream microseconds).
+    """Times the words a pipeline commits against ground-truth word spans (stream microseconds).
 
     A committed segment is matched to the true word it overlaps most. Commit latency: stream
     time from that word's end to the end of the bin that committed it, plus that step's own
@@ -100,32 +103,29 @@ class WordClock:
     stayed the committed word (the segmenter's hangover only confirms that the lips stopped).
     """
 
-    def __init__(self, readout: SegmentedReadout, truth: list[WordSpan], bin_us: float = BIN_US) -> None:
-        self.readout = readout
+    def __init__(self, truth: list[WordSpan], bin_us: float = BIN_US) -> None:
         self.truth = truth
         self.bin_us = bin_us
         self.words: list[WordTiming] = []
         self._since_onset: list[tuple[float, str, float]] = []  # (bin end us, top-1, latency ms)
+        self._origin_us = 0.0  # stream time of the pipeline's first bin, where word times count from
 
-    def observe(self, r):
-        """Follow one step; returns the word committed at it, if any."""
-        speaking = self.readout.speaking
-        word = self.readout.observe(r.events, r.t_us / 1e6)
-        if self.readout.speaking and not speaking:
+    def observe(self, r) -> None:
+        """Follow one `StepResult`: its top-1, and the word committed at it, if any."""
+        self._origin_us = r.t_us - r.t_s * 1e6
+        if r.onset:
             self._since_onset = []
-        top1 = self.readout.top(1)[0][0]
-        self._since_onset.append((r.t_us + self.bin_us, top1, r.latency_ms))
-        if word is not None:
-            self._commit(word, r.t_us + self.bin_us, r.latency_ms)
-        return word
+        self._since_onset.append((r.t_us + self.bin_us, r.top5[0][0], r.latency_ms))
+        if r.word is not None:
+            self._commit(r.word, r.t_us + self.bin_us, r.latency_ms)
 
-    def finish(self, t_end_us: float) -> None:
-        word = self.readout.finish(t_end_us / 1e6)
+    def finish(self, word: Word | None) -> None:
+        """The word the pipeline committed when the stream ended (`Pipeline.finish()`), if any."""
         if word is not None:
-            self._commit(word, t_end_us, 0.0)
+            self._commit(word, self._origin_us + word.end_s * 1e6, 0.0)
 
-    def _commit(self, word, commit_us: float, processing_ms: float) -> None:
-        start, end = word.start_s * 1e6, word.end_s * 1e6
+    def _commit(self, word: Word, commit_us: float, processing_ms: float) -> None:
+        start, end = self._origin_us + word.start_s * 1e6, self._origin_us + word.end_s * 1e6
         best = spoken_at(self.truth, start, end)
         decided_us, decided_ms = commit_us, processing_ms
         for t_us, top1, ms in reversed(self._since_onset):
@@ -159,30 +159,35 @@ def _round(v):
 
 
 def measure(pipeline, duration_s: float | None = None, words: WordClock | None = None,
-            camera_clock: bool = False) -> dict:
-    """Run `pipeline` (its readout a `SegmentedReadout` when `words` is given) and report.
+            camera_clock: bool | str = False) -> dict:
+    """Run `pipeline` and report; `words` times the words it commits against the ground truth.
 
     Stops after `duration_s` seconds of stream when given; `camera_clock` adds the
-    camera_to_prediction stage (the source's timestamps must be host microseconds).
+    camera_to_prediction stage (the source's timestamps must be host microseconds);
+    `camera_clock="if_synchronised"` adds it only when the first bin's end is within
+    `CLOCK_SYNC_S` of the host clock, and reports that offset as `stream_clock_offset_s`.
     """
     log = StageLog()
+    offset_s = None
     wall0 = time.perf_counter()
-    t0 = None
-    last = None
     for r in pipeline:
-        t0 = r.t_us if t0 is None else t0
-        log.add(r, (r.t_us - t0) / 1e6)
+        log.add(r, r.t_s)
         if camera_clock:
-            log.add_camera((publish_epoch_us(r.t_published) - (r.t_us + pipeline.binner.bin_us)) / 1e3)
-        if words is not None and words.observe(r) is not None:
-            pipeline.restart_model()  # as the app does after each word
-        last = r
-        if duration_s is not None and r.t_us - t0 >= duration_s * 1e6:
+            ms = (publish_epoch_us(r.t_published) - (r.t_us + pipeline.binner.bin_us)) / 1e3
+            if camera_clock == "if_synchronised" and offset_s is None:
+                offset_s = ms / 1e3
+                if abs(offset_s) > CLOCK_SYNC_S:
+                    camera_clock = False
+            if camera_clock:
+                log.add_camera(ms)
+        if words is not None:
+            words.observe(r)
+        if duration_s is not None and r.t_s >= duration_s:
             pipeline.stop()
             break
     wall = time.perf_counter() - wall0
-    if words is not None and last is not None:
-        words.finish(last.t_us + pipeline.binner.bin_us)
+    if words is not None:
+        words.finish(pipeline.finish())
     stream_s = pipeline.steps * pipeline.binner.bin_us / 1e6
     e2e = np.asarray(log.stages["end_to_end"])
     report = {
@@ -200,6 +205,8 @@ def measure(pipeline, duration_s: float | None = None, words: WordClock | None =
         "peak_rss_mb": peak_rss_mb(),
         "skipped_bins": int(pipeline.binner.skipped_bins),
     }
+    if offset_s is not None:
+        report["stream_clock_offset_s"] = round(offset_s, 3)
     if words is not None:
         report["words"] = words.report()
     report["_series"] = {"t_s": log.t_s, "end_to_end_ms": log.stages["end_to_end"], "model_ms": log.stages["model"]}

@@ -1,7 +1,8 @@
-"""One path for every use: source -> ROI -> binner -> model step -> readout, one result per bin.
+"""One path for every use: source -> ROI -> binner -> model step -> readout -> words, one result per bin.
 
-Live demo, replay, headless runs and latency mode differ only in the source and in what
-consumes the `StepResult`s. Each result carries wall-clock stamps of its stages.
+Live demo, replay, the window and latency mode differ only in the source and in what consumes
+the `StepResult`s: each carries the word committed at its bin (if any) and wall-clock stamps of
+its stages, and the pipeline restarts the model after every committed word.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from app.segment import Word, WordSegmenter, WordStage, holds_one_word
 from model.data import CentreCrop
 from stream.binner import CHUNK_BINS, Binner, signed
 from stream.constants import BIN_US, INPUT_SIDE
@@ -29,6 +31,7 @@ class StepResult:
 
     step: int
     t_us: int  # stream time of the bin's start
+    t_s: float  # the same, in seconds from the start of the stream's first bin (word times count from there)
     events: int  # events in the bin (after the ROI)
     frame: np.ndarray  # (2, H, W) ON/OFF counts
     top5: list[tuple[str, float]]
@@ -38,6 +41,10 @@ class StepResult:
     t_model_end: float
     t_published: float = 0.0
     spikes: dict | None = None
+    word: Word | None = None  # the word committed at this bin
+    onset: bool = False  # a word began at this bin (the readout restarted)
+    speaking: bool = True  # the lips are moving (always True when the stream is one word)
+    level: float = 0.0  # smoothed events per bin, as the segmenter sees them
 
     @property
     def latency_ms(self) -> float:
@@ -64,8 +71,11 @@ class Pipeline:
     In real-time runs (live, or paced replay) a `LoadShedder` subsamples events while the
     pipeline lags more than `max_lag_us` behind, so a flood degrades the input, never the pace;
     `busy_s` sums the time spent binning and stepping (the real-time factor's numerator).
-    `restart_model()` starts the model afresh from the next step: callers do it when a word has
-    been committed, because the networks learn from clips that each start at rest.
+
+    Words: unless the stream holds one word (a DVS-Lip clip, read whole), a `WordStage` finds
+    where the lips move, restarts the readout at each onset and commits a word at each offset;
+    the model then starts again from rest (`restart_model`), because the networks learn from
+    clips that each start at rest. `finish()` commits a word still open when the reading stops.
     """
 
     def __init__(
@@ -78,10 +88,15 @@ class Pipeline:
         bin_us: float = BIN_US,
         record_spikes: bool = False,
         max_lag_us: float | None = 3 * BIN_US,
+        segment: bool | None = None,
+        segmenter: WordSegmenter | None = None,
     ) -> None:
         self.source = source
         self.model = model
         self.readout = readout
+        if segment is None:
+            segment = not holds_one_word(source)
+        self.words = WordStage(readout, segmenter, bin_s=bin_us / 1e6) if segment else None
         self.crop = crop or Crop(source.sensor)
         side = INPUT_SIDE
         if self.crop.sensor.width < side or self.crop.sensor.height < side:
@@ -100,6 +115,8 @@ class Pipeline:
         self.busy_s = 0.0
         self._event_s = self._step_s = 0.0  # moving averages of event handling / model time per slice
         self._clock0: tuple[float, int] | None = None  # (wall, stream us) at the first slice
+        self.origin_us: float | None = None  # start of the first bin: word times count from here
+        self._end_s: float | None = None  # end of the last bin stepped, from origin_us
         self._stop = False
         self._restart = False
 
@@ -122,6 +139,13 @@ class Pipeline:
     def restart_model(self) -> None:
         """Step from the model's initial state again from the next bin on (from any thread)."""
         self._restart = True
+
+    def finish(self) -> Word | None:
+        """The reading stopped (end of stream or the caller's choice): the word still being
+        spoken, committed at the end of the last bin; None if none is open or not segmenting."""
+        if self.words is None or self._end_s is None:
+            return None
+        return self.words.finish(self._end_s)
 
     def __iter__(self) -> Iterator[StepResult]:
         freeze_loaded_objects()
@@ -178,13 +202,27 @@ class Pipeline:
             else:
                 logits, state = self.model.step(x, state)
         t1 = time.perf_counter()
-        self.readout.update(logits[0])
+        start_us = float(self.binner.bin_start_us(index))
+        if self.origin_us is None:
+            self.origin_us = start_us
+        t_s = (start_us - self.origin_us) / 1e6
+        self._end_s = t_s + self.binner.bin_us / 1e6
+        events = int(frame.sum())
+        word, onset, speaking, level = None, False, True, float(events)
+        if self.words is None:
+            self.readout.update(logits[0])
+        else:
+            word = self.words.step(logits[0], events, t_s)
+            onset, speaking, level = self.words.onset, self.words.speaking, self.words.level
         top5 = self.readout.top(5)
         self.steps += 1
+        if word is not None:
+            self.restart_model()  # the next word starts from rest, as every training clip does
         result = StepResult(
             step=self.steps - 1,
-            t_us=int(round(float(self.binner.bin_start_us(index)))),
-            events=int(frame.sum()),
+            t_us=int(round(start_us)),
+            t_s=t_s,
+            events=events,
             frame=frame,
             top5=top5,
             t_available=t_available,
@@ -192,6 +230,10 @@ class Pipeline:
             t_model_start=t0,
             t_model_end=t1,
             spikes=spikes,
+            word=word,
+            onset=onset,
+            speaking=speaking,
+            level=level,
         )
         result.t_published = time.perf_counter()
         return result, state

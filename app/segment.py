@@ -3,8 +3,8 @@
 A mouth at rest still makes events (sensor noise, blinks, small head motion), so one busy bin
 must not start a word and one quiet bin inside a word must not end it: the bin counts are
 smoothed, a word starts after `min_on_steps` bins above `on_rate` and ends after
-`hangover_steps` bins below the lower `off_rate`. `SegmentedReadout` resets the model's readout
-at each onset and commits the word at each offset.
+`hangover_steps` bins below the lower `off_rate`. `WordStage`, the pipeline's word stage, resets
+the readout at each onset and commits the word at each offset.
 """
 from __future__ import annotations
 
@@ -92,19 +92,22 @@ class Word:
     end_s: float
 
 
-class SegmentedReadout:
-    """A readout that starts afresh at each word onset and commits its top word at offset.
+class WordStage:
+    """The pipeline's last stage: a readout that starts afresh at each word onset and commits its
+    top word at each offset, so every consumer reads words the same way.
 
     Onset is reported a few bins after the lips start moving, so the last `onset_lookback`
     logits are kept and replayed into the fresh readout: the word's first bins still count.
-    Call `update` (the readout API) from the pipeline, then `observe` with the same bin's
-    event count and start time; `observe` returns the committed `Word` at an offset.
+    `step` takes one bin's logits, event count and start time (seconds from the stream's first
+    bin); it returns the `Word` committed at that bin, and sets `onset` when a word began there.
+    After a commit the caller restarts the model (`Pipeline` does).
     """
 
     def __init__(self, readout, segmenter: WordSegmenter | None = None, bin_s: float = BIN_S) -> None:
         self.readout = readout
         self.segmenter = segmenter or WordSegmenter()
         self.bin_s = bin_s
+        self.onset = False
         self._recent: deque = deque(maxlen=self.segmenter.onset_lookback)
         self._start_s = 0.0
 
@@ -112,21 +115,25 @@ class SegmentedReadout:
     def speaking(self) -> bool:
         return self.segmenter.speaking
 
+    @property
+    def level(self) -> float:
+        return self.segmenter.level
+
     def reset(self) -> None:
         self.readout.reset()
         self.segmenter.reset()
         self._recent.clear()
-
-    def update(self, logits_t) -> None:
-        self._recent.append(logits_t)
-        self.readout.update(logits_t)
+        self.onset = False
 
     def top(self, k: int = 5):
         return self.readout.top(k)
 
-    def observe(self, events_in_bin: float, t_s: float) -> Word | None:
+    def step(self, logits_t, events_in_bin: float, t_s: float) -> Word | None:
+        self._recent.append(logits_t)
+        self.readout.update(logits_t)
         edge = self.segmenter.update(events_in_bin)
-        if edge == "onset":
+        self.onset = edge == "onset"
+        if self.onset:
             self.readout.reset()
             for logits in self._recent:
                 self.readout.update(logits)
@@ -138,7 +145,7 @@ class SegmentedReadout:
         return None
 
     def finish(self, t_s: float) -> Word | None:
-        """The stream ended: commit the word still being spoken, if any."""
+        """The stream ended at `t_s`: commit the word still being spoken, if any."""
         if not self.speaking:
             return None
         self.segmenter.reset()

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from app.models import BUNDLED_MODEL, onnx_file_for
+from app.options import existing_path, json_object_file, non_empty_text, output_file
 from stream.errors import SpikeLipError
 
 NAME = "bundle"
@@ -17,12 +18,13 @@ KEPT = ("clips", "top1", "top5", "accuracy_100ms_after_end", "fraction_of_final_
 
 
 def add_arguments(p) -> None:
-    p.add_argument("checkpoint", help="the trained checkpoint (.json, .safetensors or its folder)")
-    p.add_argument("--eval", required=True, metavar="EVAL.json",
+    p.add_argument("checkpoint", type=existing_path, help="the trained checkpoint (.json, .safetensors or its folder)")
+    p.add_argument("--eval", required=True, metavar="EVAL.json", type=json_object_file,
                    help="`spikelip eval --json` report of this checkpoint on held-out data")
-    p.add_argument("--evaluated-on", required=True, metavar="TEXT",
+    p.add_argument("--evaluated-on", required=True, metavar="TEXT", type=non_empty_text,
                    help="what that data is and how it was made (seed, speakers), for the checkpoint")
     p.add_argument("--out", default=str(BUNDLED_MODEL), metavar="JSON",
+                   type=output_file(".json", create_folders=True, what="checkpoint"),
                    help=f"where to write it (default {BUNDLED_MODEL.relative_to(BUNDLED_MODEL.parents[2])})")
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.options import add_spatial_arguments, crop_for
+from app.options import add_spatial_arguments, crop_for, existing_file, output_file
 from stream.errors import SpikeLipError
 from stream.events import empty_events
 from stream.sources import open_file
@@ -15,8 +15,10 @@ HELP = "convert between AEDAT4 recordings and DVS-Lip .npy clips (with optional 
 
 
 def add_arguments(p) -> None:
-    p.add_argument("input", help="an .aedat4 recording or a DVS-Lip .npy clip")
-    p.add_argument("output", help="OUT.npy (DVS-Lip clip: 128 x 128, time from the first event) or OUT.aedat4")
+    p.add_argument("input", type=existing_file, help="an .aedat4 recording or a DVS-Lip .npy clip")
+    p.add_argument("output", type=output_file(".npy", ".aedat4", create_folders=True, what="output"),
+                   help="OUT.npy (DVS-Lip clip: 128 x 128, time from the first event; e.g. DIR/train/<word>/0.npy "
+                        "for `spikelip adapt`) or OUT.aedat4; missing folders are created")
     add_spatial_arguments(p)
 
 
@@ -28,6 +30,7 @@ def run(args) -> int:
     if out.resolve() == Path(args.input).resolve():
         raise SpikeLipError(f"{out}: output would overwrite the input; choose another name")
     with open_file(args.input) as source:
+        out.parent.mkdir(parents=True, exist_ok=True)
         crop = crop_for(source.sensor, args, default_crop=(kind == ".npy"), origin=args.input)
         if kind == ".npy":
             n = _to_npy(source, crop, out)

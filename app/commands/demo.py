@@ -1,19 +1,21 @@
-"""`spikelip demo`: live lip reading from a connected camera (GUI when a display exists)."""
+"""`spikelip demo`: live lip reading from a connected camera or DV's network output (GUI when a
+display exists)."""
 from __future__ import annotations
 
 from app.commands.replay import display_available
 from app.models import RUNTIMES, load_model
-from app.options import add_disconnect_argument, add_spatial_arguments, crop_for
+from app.options import add_connect_argument, add_disconnect_argument, add_spatial_arguments, crop_for, model_spec
 from app.pipeline import Pipeline
-from app.segment import SegmentedReadout
 
 NAME = "demo"
-HELP = "live lip reading from a connected DAVIS/DVXplorer camera"
+HELP = "live lip reading from a connected DAVIS/DVXplorer camera (or DV's network output: --connect)"
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--camera", metavar="NAME", help="camera to open (default: the first one found)")
-    p.add_argument("--model", metavar="NAME_OR_PATH", help="model name, config JSON or checkpoint (default: the bundled model)")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--camera", metavar="NAME", help="camera to open (default: the first one found)")
+    add_connect_argument(src)
+    p.add_argument("--model", metavar="NAME_OR_PATH", type=model_spec, help="model name, config JSON or checkpoint (default: the bundled model)")
     p.add_argument("--headless", action="store_true", help="no window: print predictions on the terminal")
     p.add_argument("--runtime", default="fastest", choices=(*RUNTIMES, "fastest"),
                    help="headless: how the model is stepped, torch (eager), onnx (onnxruntime) or sparse (onnxruntime, "
@@ -24,8 +26,6 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from stream.sources.camera import open_camera
-
     if not args.headless and display_available():
         from app.gui import run_camera_window
 
@@ -33,20 +33,37 @@ def run(args) -> int:
     from model import Readout
 
     net, words, description, _ = load_model(args.model, runtime=args.runtime)
-    readout = SegmentedReadout(Readout(words))  # a word per stretch of moving lips, as in the window
-    with open_camera(args.camera, args.on_disconnect) as source:
+    with _open_source(args) as source:
         crop = crop_for(source.sensor, args)
         print(f"live from {source.name} ({source.sensor}, ROI {crop.roi}) with model {description}; "
               "words print as the lips stop; Ctrl-C to stop")
-        notice = t_first = None
-        pipeline = Pipeline(source, net, readout, crop=crop)
+        notice = None
+        pipeline = Pipeline(source, net, Readout(words), crop=crop)  # a word per stretch of moving lips
         for r in pipeline:
             if getattr(source, "notice", None) != notice:
                 notice = source.notice
                 print(notice, flush=True)
-            t_first = r.t_us if t_first is None else t_first
-            word = readout.observe(r.events, (r.t_us - t_first) / 1e6)
-            if word is not None:
-                pipeline.restart_model()
-                print(f"t={word.end_s:8.2f}s  {word.word} ({word.confidence:.2f})", flush=True)
+            if r.word is not None:
+                _print_word(r.word)
+        word = pipeline.finish()
+        if word is not None:
+            _print_word(word)
+        for warning in source.warnings:
+            print(f"warning: {warning}", flush=True)
+    if args.connect is not None:  # a camera never ends by itself; DV ended its stream
+        print(f"{source.name}: the stream ended", flush=True)
     return 0
+
+
+def _open_source(args):
+    if args.connect is not None:
+        from stream.sources.network import NetworkSource
+
+        return NetworkSource(args.connect)
+    from stream.sources.camera import open_camera
+
+    return open_camera(args.camera, args.on_disconnect)
+
+
+def _print_word(word) -> None:
+    print(f"t={word.end_s:8.2f}s  {word.word} ({word.confidence:.2f})", flush=True)

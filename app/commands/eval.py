@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from app.models import load_model
+from app.options import existing_dir, image_file, model_spec, non_negative_int, positive_int, writable_path
 from stream.errors import SpikeLipError
 
 NAME = "eval"
@@ -14,14 +15,18 @@ HELP = "evaluate a model on a DVS-Lip or SynthLip split: top-1/top-5, per word, 
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--model", metavar="M", help="model name, config or checkpoint (default: the bundled model)")
-    p.add_argument("--data", required=True, metavar="DIR", help="folder with {train,test}/<word>/<k>.npy")
+    p.add_argument("--model", metavar="M", type=model_spec, help="model name, config or checkpoint (default: the bundled model)")
+    p.add_argument("--data", required=True, metavar="DIR", type=existing_dir, help="folder with {train,test}/<word>/<k>.npy")
     p.add_argument("--split", default="test", choices=["train", "test"], help="which split to score (default: test)")
-    p.add_argument("--json", metavar="OUT", help="write every number to OUT (JSON)")
-    p.add_argument("--confusion", metavar="PNG", help="save the confusion matrix as a PNG")
-    p.add_argument("--time-plot", metavar="PNG", help="save accuracy vs time since word onset/end (causal models)")
-    p.add_argument("--batch-size", type=int, default=16, metavar="N", help="clips per forward pass (default: 16)")
-    p.add_argument("--workers", type=int, default=2, metavar="N", help="data loader processes (default: 2)")
+    p.add_argument("--json", metavar="OUT", type=writable_path, help="write every number to OUT (JSON)")
+    p.add_argument("--confusion", metavar="PNG", type=image_file,
+                   help="save the confusion matrix as a PNG (or .pdf, .svg, .jpg)")
+    p.add_argument("--time-plot", metavar="PNG", type=image_file,
+                   help="save accuracy vs time since word onset/end (causal models; .png, .pdf, .svg or .jpg)")
+    p.add_argument("--batch-size", type=positive_int, default=16, metavar="N",
+                   help="clips per forward pass, >= 1 (default: 16)")
+    p.add_argument("--workers", type=non_negative_int, default=2, metavar="N",
+                   help="data loader processes, >= 0 (0: load in this process; default: 2)")
     p.add_argument("--ops", action="store_true", help="also measure spike rates and OPs per synapse (one batch)")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from app.options import Number, model_spec, output_file
 from stream.errors import SpikeLipError
 
 NAME = "export"
@@ -11,10 +12,12 @@ HELP = "export a streamable model's step function to a self-contained ONNX file"
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--model", metavar="NAME_OR_PATH", required=True,
+    p.add_argument("--model", metavar="NAME_OR_PATH", required=True, type=model_spec,
                    help="model name (small, paper-causal), config JSON or checkpoint")
-    p.add_argument("--out", metavar="FILE.onnx", required=True, help="the ONNX file to write")
-    p.add_argument("--opset", type=int, default=18, help="ONNX opset (17 or newer; default 18)")
+    p.add_argument("--out", metavar="FILE.onnx", required=True,
+                   type=output_file(".onnx", create_folders=True, what="ONNX file"),
+                   help="the ONNX file to write (missing folders are created)")
+    p.add_argument("--opset", type=Number(int, low=17), default=18, help="ONNX opset (17 or newer; default 18)")
 
 
 def run(args) -> int:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+from app.options import existing_file
 from stream.sources import open_file
 from stream.stats import summarize
 
@@ -11,7 +12,7 @@ HELP = "show sensor, event counts, time span and event rates of a recording or D
 
 
 def add_arguments(p) -> None:
-    p.add_argument("path", help="an .aedat4 recording or a DVS-Lip .npy clip")
+    p.add_argument("path", type=existing_file, help="an .aedat4 recording or a DVS-Lip .npy clip")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 

@@ -1,7 +1,8 @@
 """`spikelip latency`: measure per-stage and end-to-end latency of the live path, honestly.
 
 Replays a file at real time (default: the bundled sample sentence), a synthetic flood
-(`--synthetic RATE`) or a camera (`--camera`) through exactly the pipeline of the demo, and
+(`--synthetic RATE`), a camera (`--camera`) or DV's network output (`--connect ADDR`) through
+exactly the pipeline of the demo, and
 reports p50/p90/p99/max per stage, the real-time factor, missed deadlines, events/s, dropped
 events and peak memory. `--compare` steps several models and runtimes on the same bins,
 interleaved, and prints them side by side.
@@ -11,11 +12,25 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from app.latency import DEADLINE_MS, WordClock, binned_frames, compare, measure
+from app.latency import CLOCK_SYNC_S, DEADLINE_MS, WordClock, binned_frames, compare, measure
 from app.models import RUNTIMES, load_model, use_streaming_threads
-from app.options import add_spatial_arguments, crop_for, shown
+from app.options import (
+    add_connect_argument,
+    add_spatial_arguments,
+    as_given,
+    choice_list,
+    crop_for,
+    event_rate,
+    existing_file,
+    image_file,
+    model_list,
+    model_spec,
+    non_negative_float,
+    positive_float,
+    shown,
+    writable_path,
+)
 from app.pipeline import Pipeline
-from app.segment import SegmentedReadout
 from app.truth import read_sentence
 from model import Readout
 from stream.constants import BIN_US
@@ -24,35 +39,40 @@ from stream.events import SensorSize
 from stream.sources import open_file
 
 NAME = "latency"
-HELP = "measure per-stage and end-to-end latency (file at real time, synthetic flood or camera)"
+HELP = "measure per-stage and end-to-end latency (file at real time, synthetic flood, camera or DV stream)"
 COMPARE_MODELS = ("small", "paper-causal")
 
 
 def add_arguments(p) -> None:
-    p.add_argument("path", nargs="?", help="an .aedat4 recording or DVS-Lip .npy clip (default: the bundled sample)")
+    p.add_argument("path", nargs="?", type=existing_file, help="an .aedat4 recording or DVS-Lip .npy clip (default: the bundled sample)")
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--synthetic", type=float, metavar="RATE",
-                     help="synthetic source at RATE events/s on a 346 x 260 sensor (e.g. 12e6 for a DAVIS346 at peak)")
+    src.add_argument("--synthetic", type=event_rate, metavar="RATE",
+                     help="synthetic source at RATE events/s (> 0 and <= 1e9) on a 346 x 260 sensor (e.g. 12e6 for a DAVIS346 at peak)")
     src.add_argument("--camera", nargs="?", const="", metavar="NAME",
                      help="the first connected camera (or the one named NAME)")
-    p.add_argument("--duration", type=float, metavar="S",
-                   help="seconds of stream to measure (default: the whole file; 10 for --synthetic and --camera)")
-    p.add_argument("--speed", type=float, default=1.0, metavar="X",
-                   help="file replay speed (default 1 = real time; 0 = as fast as possible)")
-    p.add_argument("--model", metavar="NAME_OR_PATH", help="model name, config, checkpoint or .onnx (default: the bundled model)")
+    add_connect_argument(src, "; camera_to_prediction is reported only when the stream's timestamps are within "
+                              f"{CLOCK_SYNC_S:g} s of this host's clock (DV on this host or on one kept in sync)")
+    p.add_argument("--duration", type=positive_float, metavar="S",
+                   help="seconds of stream to measure, > 0 (default: the whole file; 10 for --synthetic, --camera "
+                        "and --connect, or until DV ends the stream)")
+    p.add_argument("--speed", type=non_negative_float, default=1.0, metavar="X",
+                   help="file replay speed, >= 0 (default 1 = real time; 0 = as fast as possible)")
+    p.add_argument("--model", metavar="NAME_OR_PATH", type=model_spec, help="model name, config, checkpoint or .onnx (default: the bundled model)")
     p.add_argument("--runtime", default="fastest", choices=(*RUNTIMES, "fastest"),
                    help="how the model is stepped: torch (eager), onnx (onnxruntime), sparse (onnxruntime with "
                         "gather-sparse GRU layers); default the fastest")
     p.add_argument("--compare", action="store_true",
                    help="step several models and runtimes on the same bins, interleaved, and print them side by side")
-    p.add_argument("--models", default=",".join(COMPARE_MODELS), metavar="A,B",
+    p.add_argument("--models", default=",".join(COMPARE_MODELS), metavar="A,B", type=as_given(model_list),
                    help=f"with --compare: models (default {','.join(COMPARE_MODELS)}; 'small' is the bundled model)")
-    p.add_argument("--runtimes", default=",".join(RUNTIMES), metavar="A,B",
+    p.add_argument("--runtimes", default=",".join(RUNTIMES), metavar="A,B", type=as_given(choice_list(RUNTIMES)),
                    help=f"with --compare: runtimes (default {','.join(RUNTIMES)})")
-    p.add_argument("--max-lag-ms", type=float, default=3 * BIN_US / 1e3, metavar="MS",
-                   help="shed load (keep every k-th event) when running this far behind real time; 0 = never (default 40)")
-    p.add_argument("--json", metavar="OUT", help="write the full report as JSON")
-    p.add_argument("--plot", metavar="PNG", help="save a histogram and latency-over-time plot")
+    p.add_argument("--max-lag-ms", type=non_negative_float, default=3 * BIN_US / 1e3, metavar="MS",
+                   help="shed load (keep every k-th event) when running this far behind real time, >= 0; "
+                        "0 = never (default 40)")
+    p.add_argument("--json", metavar="OUT", type=writable_path, help="write the full report as JSON")
+    p.add_argument("--plot", metavar="PNG", type=image_file,
+                   help="save a histogram and latency-over-time plot (.png, .pdf, .svg or .jpg)")
     add_spatial_arguments(p)
 
 
@@ -64,15 +84,15 @@ def run(args) -> int:
     source, label, truth = _open_source(args)
     with source:
         crop = crop_for(source.sensor, args)
-        readout = SegmentedReadout(Readout(words)) if truth else Readout(words)
         speed = args.speed or None
-        pipeline = Pipeline(source, net, readout, crop=crop, speed=speed,
+        pipeline = Pipeline(source, net, Readout(words), crop=crop, speed=speed,
                             max_lag_us=(args.max_lag_ms * 1e3) or None)
-        clock = WordClock(readout, truth) if truth else None
+        clock = WordClock(truth) if truth else None
         duration = args.duration if args.duration else (10.0 if source.live or args.synthetic else None)
         print(f"measuring {label} ({source.sensor}, ROI {crop.roi}) with {description}, "
               f"speed {'max' if not speed else f'{speed:g}x'}" + (f", {duration:g} s" if duration else ""), flush=True)
-        report = measure(pipeline, duration, clock, camera_clock=source.live and args.camera is not None)
+        camera_clock = "if_synchronised" if args.connect is not None else source.live and args.camera is not None
+        report = measure(pipeline, duration, clock, camera_clock=camera_clock)
         warnings = list(source.warnings)
     report = {"input": label, "model": description, "runtime": runtime,
               "speed": speed, **report}
@@ -85,6 +105,10 @@ def run(args) -> int:
 
 def _open_source(args):
     """(source, description, ground-truth words or None)."""
+    live = next((flag for flag, given in (("--synthetic", args.synthetic is not None), ("--camera", args.camera is not None),
+                                          ("--connect", args.connect is not None)) if given), None)
+    if live and args.path:
+        raise SpikeLipError(f"give a recording PATH or {live}, not both")
     if args.synthetic is not None:
         from stream.sources.synthetic import SyntheticSource
 
@@ -94,6 +118,11 @@ def _open_source(args):
         source = SyntheticSource(rate_eps=args.synthetic, duration_s=duration + 0.5, sensor=SensorSize(346, 260),
                                  loop_s=0.25)
         return source, f"synthetic {args.synthetic:,.0f} events/s", None
+    if args.connect is not None:
+        from stream.sources.network import NetworkSource
+
+        source = NetworkSource(args.connect)
+        return source, source.name, None
     if args.camera is not None:
         from stream.sources.camera import CameraSource
 
@@ -146,6 +175,11 @@ def _print_report(r: dict) -> None:
     print(f"  missed deadlines (> {DEADLINE_MS:.1f} ms): {r['missed_deadlines']} of {r['steps']}")
     print(f"  events/s {r['events_per_s']:,.0f}; dropped by load shedding {r['events_dropped']:,} "
           f"({100 * r['dropped_fraction']:.1f} %); peak RSS {r['peak_rss_mb']:.0f} MB")
+    offset = r.get("stream_clock_offset_s")
+    if offset is not None and "camera_to_prediction" not in r["stages"]:
+        print(f"  camera_to_prediction not reported: the stream's timestamps are {abs(offset):,.0f} s "
+              f"{'behind' if offset > 0 else 'ahead of'} this host's clock (DV runs on a host with another clock, "
+              f"or replays a recording)")
     if "words" in r:
         w = r["words"]
         commit, decision = w["commit_latency"], w["decision_latency"]

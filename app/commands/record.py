@@ -1,8 +1,10 @@
-"""`spikelip record OUT.aedat4`: save a camera (or the synthetic source) to an AEDAT4 file.
+"""`spikelip record OUT.aedat4`: save a camera, DV's network output (`--connect`) or the synthetic
+source to an AEDAT4 file.
 
 The file stays valid whatever stops the recording: the duration, Ctrl-C, SIGTERM, a camera
-unplug or a write error all end in the writer being closed with every event received so far.
-With `--on-disconnect wait` an unplugged camera is waited for and the recording goes on.
+unplug, a network fault or a write error all end in the writer being closed with every event
+received so far. With `--on-disconnect wait` an unplugged camera is waited for and the recording
+goes on; a DV stream that DV ends normally ends the recording (exit 0).
 """
 from __future__ import annotations
 
@@ -10,22 +12,26 @@ import sys
 import time
 from pathlib import Path
 
-from app.options import add_disconnect_argument
+from app.options import add_connect_argument, add_disconnect_argument, event_rate, output_file, positive_float
 from stream.errors import SpikeLipError
 from stream.events import SensorSize
 from stream.pacing import paced
 
 NAME = "record"
-HELP = "record events from a camera (or the synthetic source) to an AEDAT4 file"
+HELP = "record events from a camera, DV's network output (--connect) or the synthetic source to an AEDAT4 file"
 
 
 def add_arguments(p) -> None:
-    p.add_argument("output", nargs="?", help="OUT.aedat4")
+    p.add_argument("output", nargs="?", type=output_file(".aedat4", what="recording"),
+                   help="OUT.aedat4, in an existing folder")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--camera", metavar="NAME", help="camera to record (default: the first one found)")
     src.add_argument("--synthetic", action="store_true", help="record the synthetic source instead of a camera")
-    p.add_argument("--rate", type=float, default=200_000, metavar="EPS", help="synthetic source: events per second")
-    p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (default: until Ctrl-C)")
+    add_connect_argument(src)
+    p.add_argument("--rate", type=event_rate, default=200_000, metavar="EPS",
+                   help="synthetic source: events per second, > 0 and <= 1e9 (default 200000)")
+    p.add_argument("--duration", type=positive_float, metavar="S",
+                   help="stop after S > 0 seconds (default: until Ctrl-C)")
     p.add_argument("--list-cameras", action="store_true", help="list connected cameras and exit")
     add_disconnect_argument(p, "stop")
 
@@ -47,6 +53,10 @@ def run(args) -> int:
 
 
 def _open_source(args):
+    if args.connect is not None:
+        from stream.sources.network import NetworkSource
+
+        return NetworkSource(args.connect)
     if args.synthetic:
         from stream.sources.synthetic import SyntheticSource
 
@@ -66,7 +76,9 @@ def record(source, out: Path, duration_s: float | None) -> int:
     start = time.monotonic()
     print(f"recording {source.name} ({source.sensor}) to {out}" + (f" for {duration_s:g} s" if duration_s else "; Ctrl-C to stop"),
           file=sys.stderr)
-    with AedatWriter(out, source.sensor, camera_name=source.name) as writer, finalise_on_sigterm():
+    camera = getattr(source, "camera", None)  # a DV stream names the camera it carries
+    camera = camera if isinstance(camera, str) and camera else source.name
+    with AedatWriter(out, source.sensor, camera_name=camera) as writer, finalise_on_sigterm():
         try:
             for batch in batches:
                 writer.write(batch)
@@ -75,6 +87,8 @@ def record(source, out: Path, duration_s: float | None) -> int:
                     print(f"spikelip record: {notice}", file=sys.stderr)
                 if duration_s is not None and time.monotonic() - start >= duration_s:
                     break
+            else:  # a DV stream that DV ended (cameras never end by themselves)
+                reason = f"{source.name}: the stream ended"
         except KeyboardInterrupt:  # Ctrl-C, or SIGTERM via finalise_on_sigterm
             reason = "stopped by the user"
         except SpikeLipError as exc:  # camera unplugged, write error: keep what was received
@@ -84,5 +98,7 @@ def record(source, out: Path, duration_s: float | None) -> int:
     if failure is not None:  # the file is closed and valid: say so in the one error line
         saved = "" if "saved" in failure else f" ({writer.events_written:,} events before it are saved in {out})"
         raise SpikeLipError(failure + saved)
+    for warning in source.warnings:
+        print(f"spikelip record: warning: {warning}", file=sys.stderr)
     print(f"{reason}: wrote {writer.events_written:,} events to {out}", file=sys.stderr)
     return 0

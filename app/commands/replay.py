@@ -12,9 +12,18 @@ from pathlib import Path
 import numpy as np
 
 from app.models import ASSETS, RUNTIMES, load_model, use_streaming_threads
-from app.options import add_spatial_arguments, crop_for, shown
+from app.options import (
+    add_spatial_arguments,
+    crop_for,
+    existing_file,
+    model_spec,
+    non_negative_float,
+    output_file,
+    shown,
+    writable_path,
+)
 from app.pipeline import Pipeline
-from app.segment import SegmentedReadout, Word, holds_one_word
+from app.segment import Word
 from app.truth import WordSpan, read_word_times, spoken_at, verdict
 from stream.errors import SpikeLipError
 from stream.sources import open_file
@@ -26,23 +35,24 @@ DEFAULT_SAMPLE = ASSETS / "samples" / "sample.aedat4"
 
 
 def add_arguments(p) -> None:
-    p.add_argument("path", nargs="?", help=f"an .aedat4 recording or DVS-Lip .npy clip (default: {DEFAULT_SAMPLE.relative_to(ASSETS.parent)})")
-    p.add_argument("--model", metavar="NAME_OR_PATH", help="model name, config JSON or checkpoint (default: the bundled model)")
-    p.add_argument("--speed", type=float, default=1.0, metavar="X",
-                   help="replay speed: 1 = real time, 2 = twice as fast, 0 = as fast as possible (default 1)")
+    p.add_argument("path", nargs="?", type=existing_file, help=f"an .aedat4 recording or DVS-Lip .npy clip (default: {DEFAULT_SAMPLE.relative_to(ASSETS.parent)})")
+    p.add_argument("--model", metavar="NAME_OR_PATH", type=model_spec,
+                   help="model name, config JSON or checkpoint (default: the bundled model)")
+    p.add_argument("--speed", type=non_negative_float, default=1.0, metavar="X",
+                   help="replay speed, >= 0: 1 = real time, 2 = twice as fast, 0 = as fast as possible (default 1)")
     p.add_argument("--headless", action="store_true", help="no window: print predictions on the terminal")
     p.add_argument("--runtime", default="fastest", choices=(*RUNTIMES, "fastest"),
                    help="headless: how the model is stepped, torch (eager), onnx (onnxruntime) or sparse (onnxruntime, "
                         "gather-sparse GRU); default the "
                         "fastest (the window always uses torch: its spike rasters need the layers' spikes)")
-    p.add_argument("--jsonl", metavar="OUT", help="write one JSON object per timestep to OUT")
-    p.add_argument("--every", type=float, default=0.5, metavar="S",
-                   help="headless: print a line every S seconds of stream time (default 0.5)")
-    p.add_argument("--screenshot", metavar="PNG",
-                   help="render the window offscreen, save it to PNG after --after seconds of stream and exit")
-    p.add_argument("--after", type=float, default=3.0, metavar="S",
-                   help="with --screenshot: seconds of stream time to play first (default 3)")
-    p.add_argument("--video", metavar="OUT.mp4",
+    p.add_argument("--jsonl", metavar="OUT", type=writable_path, help="write one JSON object per timestep to OUT")
+    p.add_argument("--every", type=non_negative_float, default=0.5, metavar="S",
+                   help="headless: print a line every S >= 0 seconds of stream time (0: every step; default 0.5)")
+    p.add_argument("--screenshot", metavar="PNG", type=output_file(".png", ".jpg", ".jpeg", ".bmp", what="screenshot"),
+                   help="render the window offscreen, save it to PNG (or .jpg, .bmp) after --after seconds of stream and exit")
+    p.add_argument("--after", type=non_negative_float, default=3.0, metavar="S",
+                   help="with --screenshot: seconds of stream time to play first, >= 0 (default 3)")
+    p.add_argument("--video", metavar="OUT.mp4", type=writable_path,
                    help="render the event view, spike raster and predictions into a video (no display needed)")
     add_spatial_arguments(p)
 
@@ -72,16 +82,14 @@ def run_headless(path: Path, args) -> int:
     # SIGTERM unwinds like Ctrl-C, so the JSONL file keeps every step written before it
     with open_file(path) as source, finalise_on_sigterm():
         crop = crop_for(source.sensor, args, origin=path)
-        one_word = holds_one_word(source)  # a clip is judged whole; a recording word by word, as in the window
-        readout = Readout(words) if one_word else SegmentedReadout(Readout(words))
-        pipeline = Pipeline(source, net, readout, crop=crop, speed=args.speed or None)
+        pipeline = Pipeline(source, net, Readout(words), crop=crop, speed=args.speed or None)
+        one_word = pipeline.words is None  # a clip is judged whole; a recording word by word, as in the window
         truth = read_word_times(path)
         print(f"replaying {shown(path)} ({source.sensor} {source.name}, ROI {crop.roi} -> {crop.sensor}) "
               f"with model {description}, speed {'max' if not args.speed else f'{args.speed:g}x'}")
         with _jsonl_errors(args.jsonl):
             out = open(args.jsonl, "w") if args.jsonl else None
         latencies, model_ms, heard = [], [], []
-        t_first = None
         wall0 = time.perf_counter()
         next_print = None
         last = None
@@ -89,27 +97,23 @@ def run_headless(path: Path, args) -> int:
             for r in pipeline:
                 latencies.append(r.latency_ms)
                 model_ms.append((r.t_model_end - r.t_model_start) * 1e3)
-                t_first = r.t_us if t_first is None else t_first
                 last = r
-                word = None if one_word else readout.observe(r.events, (r.t_us - t_first) / 1e6)
                 if out:
                     with _jsonl_errors(args.jsonl):
-                        out.write(json.dumps(_jsonl_record(r, word)) + "\n")
-                if next_print is None or r.t_us >= next_print:
-                    next_print = r.t_us + int(args.every * 1e6)
+                        out.write(json.dumps(_jsonl_record(r)) + "\n")
+                if next_print is None or r.t_s >= next_print:
+                    next_print = r.t_s + args.every
                     top = "  ".join(f"{w} {p:.2f}" for w, p in r.top5[:3])
-                    print(f"t={(r.t_us - t_first) / 1e6:6.2f}s  events/bin {r.events:6d}  top: {top}", flush=True)
-                if word is not None:
-                    pipeline.restart_model()
-                    heard.append(_print_word(word, truth))
+                    print(f"t={r.t_s:6.2f}s  events/bin {r.events:6d}  top: {top}", flush=True)
+                if r.word is not None:
+                    heard.append(_print_word(r.word, truth))
         finally:
             if out:
                 with _jsonl_errors(args.jsonl):
                     out.close()
-        if last is not None and not one_word:
-            word = readout.finish((last.t_us - t_first) / 1e6 + pipeline.binner.bin_us / 1e6)
-            if word is not None:
-                heard.append(_print_word(word, truth))
+        word = pipeline.finish()
+        if word is not None:
+            heard.append(_print_word(word, truth))
         wall = time.perf_counter() - wall0
         for warning in source.warnings:
             print(f"warning: {warning}")
@@ -164,7 +168,7 @@ def _jsonl_errors(name: str | None):
         raise SpikeLipError(f"{name}: cannot write ({exc.strerror or exc}); free some space or choose another --jsonl path") from None
 
 
-def _jsonl_record(r, word: Word | None = None) -> dict:
+def _jsonl_record(r) -> dict:
     """One timestep; `word` only on the step that committed a word (start/end in stream seconds)."""
     record = {
         "step": r.step,
@@ -173,7 +177,8 @@ def _jsonl_record(r, word: Word | None = None) -> dict:
         "top5": [[w, round(float(p), 6)] for w, p in r.top5],
         "latency_ms": round(r.latency_ms, 4),
     }
-    if word is not None:
+    if r.word is not None:
+        word = r.word
         record["word"] = {"word": word.word, "confidence": round(word.confidence, 6),
                           "start_s": round(word.start_s, 4), "end_s": round(word.end_s, 4)}
     return record

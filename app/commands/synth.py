@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
+from app.options import output_dir, output_file, positive_int, seed
 from stream.errors import SpikeLipError
 
 NAME = "synth"
@@ -15,27 +17,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "examples:\n"
         "  spikelip synth data/synthlip --clips-per-word 60 --seed 0\n"
         "  spikelip synth --sentence \"the price of water\" --out demo.aedat4 --seed 3\n"
-        "(words must come from the 100-word DVS-Lip vocabulary, assets/words.txt)"
+        "(any English words in the CMU Pronouncing Dictionary; unless they are exactly the 100 DVS-Lip\n"
+        " words of assets/words.txt, OUT_DIR/words.txt lists them in label order)"
     )
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument("out_dir", nargs="?", metavar="OUT_DIR",
+    parser.add_argument("out_dir", nargs="?", metavar="OUT_DIR", type=output_dir,
                         help="dataset folder to write: OUT_DIR/{train,test}/<word>/<k>.npy")
-    parser.add_argument("--clips-per-word", type=int, default=None, metavar="N",
-                        help="clips of each word in each split (dataset mode)")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="random seed; the same seed gives identical files (default 0)")
+    parser.add_argument("--clips-per-word", type=positive_int, default=None, metavar="N",
+                        help="clips of each word in each split, >= 1 (dataset mode)")
+    parser.add_argument("--seed", type=seed, default=0,
+                        help="random seed in [0, 2^32 - 1]; the same seed gives identical files (default 0)")
     parser.add_argument("--split", choices=("train", "test", "both"), default="both",
                         help="which split(s) to make (default both; they use different speakers)")
-    parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
-    parser.add_argument("--words", default=None, metavar="W1,W2,...",
-                        help="only these words (comma-separated); default all 100")
+    parser.add_argument("--workers", type=positive_int, default=2, help="worker processes, >= 1 (default 2)")
+    parser.add_argument("--words", default=None, metavar="W1,W2,...", type=word_list,
+                        help="only these words (comma-separated, no empty entries; any word in the CMU Pronouncing "
+                        "Dictionary, repeats dropped); default the 100 DVS-Lip words")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument("--sentence", default=None, metavar="\"WORD WORD ...\"",
+    parser.add_argument("--sentence", default=None, metavar="\"WORD WORD ...\"", type=sentence_words,
                         help="make one continuous recording of these words instead of a dataset")
-    parser.add_argument("--out", default=None, metavar="FILE.aedat4",
+    parser.add_argument("--out", default=None, metavar="FILE.aedat4", type=output_file(".aedat4", what="sentence file"),
                         help="sentence mode: the AEDAT4 file to write (ground truth goes to FILE.json)")
-    parser.add_argument("--pause", default=None, metavar="S|MIN,MAX",
-                        help="sentence mode: seconds of rest between words (default 0.3,0.7)")
+    parser.add_argument("--pause", default=None, metavar="S|MIN,MAX", type=_pause_text,
+                        help="sentence mode: seconds of rest between words, 0 < MIN <= MAX (default 0.3,0.7)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -54,11 +58,8 @@ def run(args: argparse.Namespace) -> int:
         raise SpikeLipError("dataset mode needs --clips-per-word N")
     from stream.synthlip import generate_dataset
 
-    words = None
-    if args.words:
-        words = [w.strip() for w in args.words.replace(" ", ",").split(",") if w.strip()]
     summary = generate_dataset(args.out_dir, args.clips_per_word, args.seed, split=args.split,
-                               workers=args.workers, progress=not args.no_progress, words=words)
+                               workers=args.workers, progress=not args.no_progress, words=args.words)
     ev = summary["events_per_clip"]
     print(f"wrote {summary['clips']} clips to {args.out_dir} ({', '.join(summary['splits'])}) in "
           f"{summary['seconds']:.1f} s ({summary['clips_per_s']:.1f} clips/s); events per clip "
@@ -91,6 +92,39 @@ def _pause(text: str | None) -> tuple[float, float]:
         values = [float(v) for v in text.split(",")]
     except ValueError:
         values = []
-    if len(values) not in (1, 2):
+    if len(values) not in (1, 2) or not all(math.isfinite(v) for v in values):
         raise SpikeLipError(f"--pause {text!r}: give seconds as S or MIN,MAX, e.g. --pause 0.3,0.7")
     return values[0], values[-1]
+
+
+def _pause_text(text: str) -> str:
+    """--pause checked when parsed: S or MIN,MAX seconds with 0 < MIN <= MAX (the text comes back)."""
+    try:
+        lo, hi = _pause(text)
+    except SpikeLipError:
+        raise argparse.ArgumentTypeError(f"expected seconds as S or MIN,MAX (e.g. 0.3,0.7), got {text!r}") from None
+    if not 0 < lo <= hi:
+        raise argparse.ArgumentTypeError(f"expected 0 < MIN <= MAX seconds, got {text!r}")
+    return text
+
+
+def word_list(text: str) -> list[str]:
+    """--words W1,W2,...: words with a pronunciation (the DVS-Lip 100 or the CMU dictionary), checked
+    when parsed; separated by commas (or spaces), lower-cased, surrounding punctuation stripped."""
+    from stream.synthlip.lexicon import parse_words
+
+    try:
+        return parse_words(text, ",")
+    except SpikeLipError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def sentence_words(text: str) -> str:
+    """--sentence "WORD WORD ...": words with a pronunciation, checked when parsed (the text comes back)."""
+    from stream.synthlip.lexicon import parse_words
+
+    try:
+        parse_words(text, "")
+    except SpikeLipError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text

@@ -1,4 +1,4 @@
-"""The bar above the views: source choice (camera, file, sample, DVS-Lip folder), model, record,
+"""The bar above the views: source choice (camera, DV stream, file, sample, DVS-Lip folder), model, record,
 and the transport (play/pause, restart, speed, seek). Widgets only; the window wires them.
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ class ControlBar(QtWidgets.QWidget):
         icon = QtWidgets.QStyle.StandardPixmap
         standard = self.style().standardIcon
         self.camera_box = QtWidgets.QComboBox()
-        self.camera_box.setMinimumContentsLength(16)
+        self.camera_box.setMinimumContentsLength(15)  # "no camera found"
         self.rescan_button = QtWidgets.QToolButton()
         self.rescan_button.setIcon(standard(icon.SP_BrowserReload))
         self.rescan_button.setToolTip("Look for connected cameras")
@@ -28,6 +28,10 @@ class ControlBar(QtWidgets.QWidget):
         self.wait_box.setChecked(True)
         self.wait_box.setToolTip("When the camera is unplugged, wait for it to come back and carry on "
                                  "(otherwise the stream stops; a recording is saved either way)")
+        self.network_button = QtWidgets.QToolButton()  # short: the bar must fit a 1400-pixel window
+        self.network_button.setText("DV…")
+        self.network_button.setToolTip("Connect to DV…: live events from iniVation DV's network output "
+                                       "(HOST:PORT of its TCP server, or its local socket)")
         self.open_button = QtWidgets.QPushButton(standard(icon.SP_DialogOpenButton), "Open file…")
         self.folder_button = QtWidgets.QPushButton(standard(icon.SP_DirOpenIcon), "DVS-Lip folder…")
         self.sample_button = QtWidgets.QPushButton("Sample")
@@ -53,7 +57,8 @@ class ControlBar(QtWidgets.QWidget):
         self.time_label.setMinimumWidth(150)
 
         source_row = QtWidgets.QHBoxLayout()
-        for widget in (_caption("Camera"), self.camera_box, self.rescan_button, self.camera_button, self.wait_box, _separator(),
+        for widget in (_caption("Camera"), self.camera_box, self.rescan_button, self.camera_button, self.wait_box,
+                       self.network_button, _separator(),
                        self.open_button, self.folder_button, self.sample_button, _separator(), _caption("Model"),
                        self.model_box):
             source_row.addWidget(widget)

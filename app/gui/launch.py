@@ -1,4 +1,4 @@
-"""Entry points from the CLI: the window on a file or camera, an offscreen screenshot, a video."""
+"""Entry points from the CLI: the window on a file, camera or DV stream, an offscreen screenshot, a video."""
 from __future__ import annotations
 
 import sys
@@ -64,11 +64,14 @@ def run_replay_video(path: Path, args) -> int:
 
 
 def run_camera_window(args) -> int:
-    """`spikelip demo`: the window on a camera (the named one or the first found)."""
+    """`spikelip demo`: the window on a camera (the named one or the first found), or on DV's
+    network output with `--connect`."""
     app = application()
     window = MainWindow(model_spec=args.model, roi=args.roi, scale=args.scale, on_disconnect=args.on_disconnect)
     names = window.refresh_cameras()
-    if args.camera or names:
+    if getattr(args, "connect", None) is not None:
+        window.open_network(args.connect)
+    elif args.camera or names:
         window.open_camera(args.camera or names[0])
     else:
         window.status("no camera found: connect a DAVIS or DVXplorer and press ⟳, or open a file", error=True)

@@ -16,6 +16,7 @@ from typing import Callable
 from PyQt6 import QtCore, QtGui, QtWidgets
 
 from app.gui import roi_memory, theme
+from app.gui.connect_dialog import SETTINGS_KEY as NETWORK_KEY, ConnectDialog
 from app.gui.controls import SAMPLE, ControlBar
 from app.gui.dataset_panel import DatasetPanel
 from app.gui.event_view import EventView
@@ -49,8 +50,9 @@ class SourceSpec:
     label: str
     open: Callable[[], EventSource]
     path: Path | None = None
-    camera: str | None = None
+    camera: str | None = None  # set for live sources (a camera, a DV stream): no seeking
     truth: str | None = None  # the true word of a DVS-Lip clip
+    network: bool = False  # DV's network output: opening it may take seconds (the worker waits, not the window)
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -112,6 +114,7 @@ class MainWindow(QtWidgets.QMainWindow):
         c = self.controls = ControlBar(self.speed)
         c.camera_button.clicked.connect(self._connect_camera)
         c.rescan_button.clicked.connect(self.refresh_cameras)
+        c.network_button.clicked.connect(self._ask_network)
         c.open_button.clicked.connect(self._ask_file)
         c.folder_button.clicked.connect(self._ask_folder)
         c.sample_button.clicked.connect(self.open_sample)
@@ -199,6 +202,20 @@ class MainWindow(QtWidgets.QMainWindow):
         on_disconnect = "wait" if self.controls.wait_box.isChecked() else "stop"
         self.play(SourceSpec(name or "camera", lambda: open_camera(name, on_disconnect), camera=name or ""))
 
+    def open_network(self, address) -> None:
+        """Play DV's network output at `address` (text for `parse_address`, or its result); the
+        address is remembered for the "Connect to DV…" dialog. Connecting happens in the worker."""
+        from stream.sources.network import NetworkSource, format_address, parse_address
+
+        try:
+            parsed = parse_address(address) if isinstance(address, str) else address
+        except ValueError as exc:
+            self.status(str(exc), error=True)
+            return
+        label = format_address(parsed)
+        self.settings.setValue(NETWORK_KEY, label)
+        self.play(SourceSpec(f"DV {label}", lambda: NetworkSource(parsed), camera=label, network=True))
+
     def refresh_cameras(self) -> list[str]:
         names = _camera_names()
         self.controls.camera_box.clear()
@@ -219,7 +236,7 @@ class MainWindow(QtWidgets.QMainWindow):
         session = Session(spec.open, self.net, self.words, self.crop_chooser(), playback)
         self.worker = Worker(session).start()
         self.controls.show_paused(paused)
-        self.status(f"opening {spec.label}…")
+        self.status(f"{'connecting to' if spec.network else 'opening'} {spec.label}…")
 
     def crop_chooser(self) -> Callable[[EventSource], Crop]:
         """How the session picks its crop: a snapshot of the settings (QSettings stays in this thread)."""
@@ -469,7 +486,9 @@ class MainWindow(QtWidgets.QMainWindow):
             self.probe.stop()
             self.probe = None
         if self.worker is not None:
-            if not self.worker.stop():
+            # A DV stream still connecting ends on its own within its timeouts: do not wait for it.
+            connecting = self.spec is not None and self.spec.network and self.started is None
+            if not self.worker.stop(timeout=0.2 if connecting else 5.0) and not connecting:
                 self.status("the previous source did not stop in time; it will end on its own", error=True)
             self.worker = None
 
@@ -509,6 +528,11 @@ class MainWindow(QtWidgets.QMainWindow):
         path = QtWidgets.QFileDialog.getExistingDirectory(self, "Open a DVS-Lip or SynthLip folder")
         if path:
             self.open_dataset(path)
+
+    def _ask_network(self) -> None:
+        dialog = ConnectDialog(self, str(self.settings.value(NETWORK_KEY, "") or ""))
+        if dialog.exec() == QtWidgets.QDialog.DialogCode.Accepted:
+            self.open_network(dialog.address())
 
     def _connect_camera(self) -> None:
         if self.controls.camera_box.isEnabled():

@@ -17,7 +17,7 @@ from app.gui.playback import Playback
 from app.gui.recorder import Recorder
 from app.gui.tap import SourceTap
 from app.pipeline import Pipeline, StepResult
-from app.segment import SegmentedReadout, Word, holds_one_word
+from app.segment import Word
 from model import Readout
 from stream.constants import BIN_S
 from stream.errors import SpikeLipError
@@ -128,10 +128,9 @@ class Session:
         try:
             tap = SourceTap(source, self.playback, self.recorder)
             crop = self.crop_for(source)
-            segmented = not holds_one_word(source)
             readout = Readout(self.words)
-            seg_readout = SegmentedReadout(readout, bin_s=BIN_S) if segmented else None
-            pipeline = Pipeline(tap, self.model, seg_readout or readout, crop=crop, speed=None, record_spikes=True)
+            pipeline = Pipeline(tap, self.model, readout, crop=crop, speed=None, record_spikes=True)
+            segmented = pipeline.words is not None
             self._pipeline = pipeline
             if self.playback.stopped:
                 pipeline.stop()
@@ -140,29 +139,22 @@ class Session:
             last = notice = None
             for r in pipeline:
                 last = r
-                yield self._step(r, tap, seg_readout)
+                yield self._step(r, tap)
                 if getattr(source, "notice", None) != notice:
                     notice = source.notice
                     yield Notice(notice, error=source.waiting)
                 if self._pending_crop is not None:
                     pipeline.crop, self._pending_crop = self._pending_crop, None
-            word = None
             top5 = readout.top(5) if last is not None else []
-            if seg_readout is not None and last is not None:
-                word = seg_readout.finish(self._t_s(last, tap))
-            elif seg_readout is None and top5:
-                word = Word(top5[0][0], float(top5[0][1]), 0.0, self._t_s(last, tap))
+            word = pipeline.finish()
+            if not segmented and top5:  # one word: the whole clip's top-1
+                word = Word(top5[0][0], float(top5[0][1]), 0.0, last.t_s)
             yield Finished(pipeline.steps, word, top5, stopped=self.playback.stopped)
         finally:
             tap.close()
             source.close()
 
-    def _step(self, r: StepResult, tap: SourceTap, seg_readout: SegmentedReadout | None) -> Step:
-        t_s = self._t_s(r, tap)
-        word = seg_readout.observe(r.events, t_s) if seg_readout is not None else None
-        if word is not None:
-            self._pipeline.restart_model()
-        top5 = seg_readout.top(5) if seg_readout is not None else r.top5
+    def _step(self, r: StepResult, tap: SourceTap) -> Step:
         raw, read_s = tap.take()
         timings = {
             "read": read_s * 1e3,
@@ -172,20 +164,17 @@ class Session:
         }
         return Step(
             step=r.step,
-            t_s=t_s,
+            t_s=r.t_s,
             events=r.events,
             raw=raw,
-            top5=top5,
-            speaking=seg_readout.speaking if seg_readout is not None else True,
-            level=seg_readout.segmenter.level if seg_readout is not None else float(r.events),
-            word=word,
+            top5=r.top5,
+            speaking=r.speaking,
+            level=r.level,
+            word=r.word,
             layers=self._layers(r.spikes or {}),
             timings_ms=timings,
             t_published=r.t_published,
         )
-
-    def _t_s(self, r: StepResult, tap: SourceTap) -> float:
-        return max(0.0, (r.t_us - (tap.t_first_us or 0)) / 1e6)
 
     def _layers(self, spikes: dict) -> dict[str, tuple[float, np.ndarray, int]]:
         out = {}

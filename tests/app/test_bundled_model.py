@@ -19,6 +19,7 @@ def test_checkpoint_records_its_data_and_held_out_accuracy():
     assert sum(p.stat().st_size for p in files) < 20e6
 
 
+@pytest.mark.slow
 def test_shipped_onnx_export_agrees_with_pytorch_on_the_sample():
     from benchmarks.bench_runtime import agreement, recording_frames
 

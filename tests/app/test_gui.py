@@ -108,6 +108,7 @@ def test_replay_updates_event_view_raster_top5_and_transcript(qtbot, window, mon
     assert window.latency._cells["model"][0].text() not in ("–", "")
 
 
+@pytest.mark.slow
 def test_pause_stops_the_stream_and_seek_moves_it(qtbot, window):
     window.set_speed(1.0)
     window.play(SourceSpec("synthetic", lambda: SyntheticSource(rate_eps=50_000, duration_s=4, batch_us=250_000)))
@@ -283,6 +284,7 @@ def test_dragged_roi_snaps_to_what_the_model_reads():
     assert snap_roi(0, 0, 900, SensorSize(640, 480)) == Roi(0, 0, 384, 384)
 
 
+@pytest.mark.slow
 def test_dvs_lip_folder_clip_is_judged_against_its_word(qtbot, window, tmp_path):
     rng = np.random.default_rng(0)
     n = 20_000

@@ -35,6 +35,7 @@ def test_screenshot_after_seconds_of_stream(clip, tmp_path, qapp, capsys):
     assert image.std() > 15 and len(np.unique(image.reshape(-1, 3)[::5] // 16, axis=0)) > 20
 
 
+@pytest.mark.slow
 def test_video_has_one_frame_per_three_steps(clip, tmp_path, qapp, capsys):
     out = tmp_path / "replay.mp4"
     assert main(["replay", str(clip), "--model", "small", "--video", str(out)]) == 0

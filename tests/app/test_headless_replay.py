@@ -4,6 +4,7 @@ import json
 import re
 
 import numpy as np
+import pytest
 
 from app.cli import main
 from app.truth import read_word_times
@@ -54,6 +55,7 @@ def test_a_clip_is_read_as_one_word_and_judged_by_its_folder(tmp_path, capsys):
     assert m and m[3] == ("✓" if m[1] == "water" else "✗ (said: water)")
 
 
+@pytest.mark.slow
 def test_events_shed_to_catch_up_are_reported(monkeypatch, capsys):
     """A replay that falls behind real time sheds events (stream.shedding): the run must say so,
     since the words it read may then differ from a full read."""

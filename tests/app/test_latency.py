@@ -9,7 +9,7 @@ import pytest
 from app.cli import main
 from app.latency import DEADLINE_MS, STAGES, WordClock, measure, summary
 from app.pipeline import Pipeline
-from app.segment import SegmentedReadout, WordSegmenter
+from app.segment import WordSegmenter, WordStage
 from app.truth import WordSpan
 from model import Readout, build
 from stream.constants import BIN_US
@@ -32,17 +32,19 @@ def test_summary_matches_numpy_percentiles():
 def test_word_clock_times_commits_from_the_true_word_end():
     """Activity from 0.2 s to 0.6 s: the segmenter commits after its hangover; latency follows."""
     words = ["about", "water"]
-    seg = SegmentedReadout(Readout(words), WordSegmenter(on_rate=100, off_rate=40, min_on_steps=2,
-                                                         hangover_steps=3, smooth_steps=1))
+    stage = WordStage(Readout(words), WordSegmenter(on_rate=100, off_rate=40, min_on_steps=2,
+                                                    hangover_steps=3, smooth_steps=1))
     truth = [WordSpan("water", 200_000, 600_000)]
-    clock = WordClock(seg, truth)
+    clock = WordClock(truth)
     active = []
     for i in range(80):
         t_us = int(i * BIN_US)
-        seg.update(np.array([0.0, 5.0]) if i < 30 else np.array([9.0, 0.0]))  # "water" leads, then "about"
         if 200_000 <= t_us < 600_000:
             active.append(i)
-        clock.observe(SimpleNamespace(events=300 if active and active[-1] == i else 0, t_us=t_us, latency_ms=2.0))
+        logits = np.array([0.0, 5.0]) if i < 30 else np.array([9.0, 0.0])  # "water" leads, then "about"
+        word = stage.step(logits, 300 if active and active[-1] == i else 0, t_us / 1e6)
+        clock.observe(SimpleNamespace(t_us=t_us, t_s=t_us / 1e6, onset=stage.onset, word=word,
+                                      top5=stage.top(5), latency_ms=2.0))
     report = clock.report()
     assert report["committed"] == 1 and report["detected"] == 1
     word = report["words"][0]
@@ -101,6 +103,7 @@ def tiny_config(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 def test_latency_command_reports_stages_words_json_and_plot(sentence, tiny_config, tmp_path, capsys):
     out, png = tmp_path / "lat.json", tmp_path / "lat.png"
     rc = main(["latency", str(sentence), "--model", str(tiny_config), "--runtime", "torch", "--speed", "4",
@@ -121,6 +124,7 @@ def test_latency_command_reports_stages_words_json_and_plot(sentence, tiny_confi
     assert np.asarray(Image.open(png).convert("L")).std() > 5  # not blank
 
 
+@pytest.mark.slow
 def test_compare_steps_every_runtime_on_the_same_bins(sentence, tiny_config, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("SPIKELIP_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "cmp.json"

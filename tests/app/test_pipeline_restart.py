@@ -1,17 +1,35 @@
 """After each committed word the model starts again from rest, as every training clip does: on
 the bundled sample the pipeline restarts it once per word, and the next step gets the initial
-state."""
+state. The word stage is the pipeline's own: every consumer reads words from its results."""
+import numpy as np
+import pytest
 import torch
 
-from app.latency import WordClock, measure
 from app.models import ASSETS
 from app.pipeline import Pipeline
-from app.segment import SegmentedReadout
-from app.truth import read_word_times
 from model import Readout
+from stream.constants import BIN_S
+from stream.events import SensorSize, make_events
 from stream.sources import open_file
+from stream.sources.base import EventSource
 
 SAMPLE = ASSETS / "samples" / "sample.aedat4"
+
+
+class ArraySource(EventSource):
+    """Events already in memory, on a 346 x 260 sensor, in batches of 2,000."""
+
+    sensor = SensorSize(346, 260)
+
+    def __init__(self, events, binning="floor"):
+        super().__init__()
+        self.events, self.binning = events, binning
+        if binning == "round":
+            self.sensor = SensorSize(128, 128)
+
+    def __iter__(self):
+        for k in range(0, len(self.events), 2000):
+            yield self.events[k:k + 2000]
 
 
 class CountingModel:
@@ -31,7 +49,7 @@ class CountingModel:
 def test_the_step_after_restart_model_starts_from_the_initial_state():
     net = CountingModel()
     with open_file(SAMPLE) as source:
-        pipeline = Pipeline(source, net, Readout(["a", "b"]), speed=None)
+        pipeline = Pipeline(source, net, Readout(["a", "b"]), speed=None, segment=False)
         for r in pipeline:
             if r.step in (10, 11, 40):
                 pipeline.restart_model()
@@ -41,22 +59,37 @@ def test_the_step_after_restart_model_starts_from_the_initial_state():
     assert net.seen == expected
 
 
-def test_measure_restarts_the_model_after_each_committed_word(monkeypatch):
-    restarts = []
-    monkeypatch.setattr(Pipeline, "restart_model", lambda self: restarts.append(self.steps - 1))
+def test_the_pipeline_restarts_the_model_after_each_word_it_commits():
     net = CountingModel()
     with open_file(SAMPLE) as source:
-        readout = SegmentedReadout(Readout(["a", "b"]))
-        clock = WordClock(readout, read_word_times(SAMPLE))
-        committed = []
-        observe = clock.observe
-        monkeypatch.setattr(clock, "observe", lambda r: _track(observe, r, committed))
-        measure(Pipeline(source, net, readout, speed=None), words=clock)
-    assert len(committed) >= 4 and restarts == committed  # each word committed in the stream, then a restart
+        pipeline = Pipeline(source, net, Readout(["a", "b"]), speed=None)
+        committed = [r.step for r in pipeline if r.word is not None]
+    assert len(committed) >= 4
+    # the step after each commit starts from the initial state, and only those steps do
+    restarted = [k for k in range(1, len(net.seen)) if net.seen[k] == 0]
+    assert restarted == [k + 1 for k in committed if k + 1 < len(net.seen)]
 
 
-def _track(observe, r, committed):
-    word = observe(r)
-    if word is not None:
-        committed.append(r.step)
-    return word
+def test_word_times_and_the_open_word_at_the_end_come_from_the_pipeline():
+    """Words count from the stream's first bin; a word cut off by the end of the stream is
+    committed by `finish` at the last bin's end, as `replay`, `demo`, `latency` and the window do."""
+    with open_file(SAMPLE) as source:
+        events = np.concatenate(list(source))
+    cut = events[events["t"] < events["t"][0] + 1_000_000]  # the first word is still being spoken at 1 s
+    pipeline = Pipeline(ArraySource(cut), CountingModel(), Readout(["a", "b"]), speed=None)
+    results = list(pipeline)
+    assert results[0].t_s == 0 and results[0].t_us == pytest.approx(pipeline.origin_us, abs=1)
+    assert [r.t_s for r in results] == pytest.approx([k * BIN_S for k in range(len(results))], abs=1e-6)
+    assert not any(r.word for r in results) and results[-1].speaking
+    word = pipeline.finish()
+    assert word is not None and word.end_s == pytest.approx(len(results) * BIN_S)
+    assert 0.3 < word.start_s < word.end_s and pipeline.finish() is None
+
+
+def test_a_clip_of_one_word_is_not_segmented():
+    clip = make_events(np.arange(0, 900_000, 100), np.full(9000, 60), np.full(9000, 60), np.ones(9000))
+    net = CountingModel()
+    pipeline = Pipeline(ArraySource(clip, binning="round"), net, Readout(["a", "b"]), speed=None)
+    results = list(pipeline)
+    assert pipeline.words is None and all(r.speaking and r.word is None for r in results)
+    assert net.seen == list(range(len(results))) and pipeline.finish() is None  # never restarted

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.segment import SegmentedReadout, WordSegmenter
+from app.segment import WordSegmenter, WordStage
 
 SAMPLES = Path(__file__).resolve().parents[2] / "assets" / "samples"
 
@@ -108,12 +108,12 @@ class CountingReadout:
 def test_readout_resets_at_onset_keeps_the_word_start_and_commits_at_offset():
     inner = CountingReadout()
     seg = WordSegmenter(on_rate=100, off_rate=40, min_on_steps=3, hangover_steps=4, smooth_steps=1)
-    readout = SegmentedReadout(inner, seg, bin_s=0.01)
+    readout = WordStage(inner, seg, bin_s=0.01)
     trace = [10] * 20 + [300] * 10 + [10] * 4 + [10] * 5
     words = []
     for step, count in enumerate(trace):
-        readout.update(step)  # the "logits" are the step numbers
-        word = readout.observe(count, t_s=step * 0.01)
+        word = readout.step(step, count, t_s=step * 0.01)  # the "logits" are the step numbers
+        assert readout.onset == (step == 22)
         if step == 22:  # onset: the fresh readout already holds the word's first bins
             assert inner.seen == [20, 21, 22]
         if word is not None:
@@ -126,10 +126,9 @@ def test_readout_resets_at_onset_keeps_the_word_start_and_commits_at_offset():
 
 
 def test_finish_commits_a_word_cut_off_by_the_end_of_the_stream():
-    readout = SegmentedReadout(CountingReadout(), WordSegmenter(smooth_steps=1, min_on_steps=2))
+    readout = WordStage(CountingReadout(), WordSegmenter(smooth_steps=1, min_on_steps=2))
     for step in range(10):
-        readout.update(step)
-        assert readout.observe(1000, step * 0.0133) is None
+        assert readout.step(step, 1000, step * 0.0133) is None
     word = readout.finish(10 * 0.0133)
     assert word is not None and word.end_s == pytest.approx(0.133)
     assert readout.finish(0.2) is None

@@ -63,6 +63,7 @@ def test_record_stop_saves_every_event_received_before_the_fault(tmp_path, monke
     assert np.array_equal(read_dv(out), as_events(sent))  # finalised: dv-processing opens it
 
 
+@pytest.mark.slow
 def test_record_wait_goes_on_in_the_same_file_after_the_camera_is_back(tmp_path, monkeypatch, capsys):
     before = batches(T0, 3)
     after = batches(5_000_000, 2)  # the camera's clock restarted: time must still go forward in the file
@@ -153,6 +154,7 @@ def window(qtbot, tmp_path, one_thread):
     w.close()
 
 
+@pytest.mark.slow
 def test_the_window_says_the_camera_is_gone_and_back(qtbot, window, monkeypatch):
     w, messages = window
     cameras(monkeypatch, FakeCamera(batches(T0, 3)), FakeCamera(batches(T0 + 200_000, 2) + [0.05] * 400))

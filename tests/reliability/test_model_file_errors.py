@@ -92,6 +92,7 @@ def test_bad_model_file_is_one_line_naming_it(files, make, capsys):
     assert code == 2 and message in one_error_line(err, "replay", path.name)
 
 
+@pytest.mark.slow
 def test_in_a_fresh_process_nothing_else_reaches_stderr(files):
     """onnxruntime logs from C++; a refused model must still leave just the one line."""
     root, _ = files

@@ -83,6 +83,7 @@ def interrupted(tmp_path_factory):
     return results
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_record_keeps_every_event_written_before_the_signal(interrupted, sig):
     out, code, _, stderr = interrupted["record", sig]
@@ -94,6 +95,7 @@ def test_record_keeps_every_event_written_before_the_signal(interrupted, sig):
     assert written > 1_000 and np.array_equal(got, synthetic_prefix(written))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_replay_stops_cleanly_and_keeps_every_step_written(interrupted, sig):
     jsonl, code, stdout, stderr = interrupted["replay", sig]
