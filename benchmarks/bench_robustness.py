@@ -1,0 +1,61 @@
+"""How much each camera/face shift costs a model: top-1 on held-out clips, clean and shifted.
+
+    spikelip synth data-heldout --clips-per-word 3 --seed 2 --split test
+    python benchmarks/bench_robustness.py --data data-heldout [--model assets/models/small.json]
+
+Each shift of `stream.transforms.SHIFTS` is applied to every clip's events before binning, with
+the same seed per clip, so every model meets the same shifted clips. The goal (issue 22): no
+single shift costs more than 3 points against clean. Results: `results/robustness.json`.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from app.models import load_model  # noqa: E402
+from benchmarks.common import write_result  # noqa: E402
+from model.data import DvsLipDataset  # noqa: E402
+from model.evaluate import evaluate  # noqa: E402
+from stream.transforms import SHIFTS  # noqa: E402
+
+
+def robustness(net, words, data: Path, shifts=SHIFTS, seed: int = 0, workers: int = 2) -> dict:
+    """{shift name: {top1, top5, clips}} for each shift, on `data`'s test split."""
+    table = {}
+    for name, shift in shifts.items():
+        dataset = DvsLipDataset(data, "test", words, event_transform=shift, seed=seed)
+        t0 = time.perf_counter()
+        r = evaluate(net, dataset, workers=workers, progress=False)
+        table[name] = {"top1": round(r["top1"], 4), "top5": round(r["top5"], 4), "clips": r["clips"]}
+        print(f"  {name:<42} top-1 {r['top1']:6.1%}  top-5 {r['top5']:6.1%}  ({time.perf_counter() - t0:.0f} s)",
+              flush=True)
+    clean = table["clean"]["top1"]
+    for row in table.values():
+        row["drop_points"] = round(100 * (clean - row["top1"]), 1)
+    return table
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", required=True, type=Path, help="a DVS-Lip-style folder whose test split is scored")
+    p.add_argument("--model", default=None, help="model to score (default: the bundled model)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the shifts' random draws")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--name", default="robustness", help="results/NAME.json")
+    args = p.parse_args()
+    net, words, description, _ = load_model(args.model, runtime="torch")
+    print(f"robustness of {description} on {args.data}/test", flush=True)
+    table = robustness(net, words, args.data, seed=args.seed, workers=args.workers)
+    worst = max((r["drop_points"], name) for name, r in table.items() if name != "clean")
+    write_result(args.name, {
+        "command": "python benchmarks/bench_robustness.py " + " ".join(sys.argv[1:]),
+        "model": description, "data": str(args.data), "shifts": table,
+        "worst_single_shift": {"name": worst[1], "drop_points": worst[0]},
+    })
+
+
+if __name__ == "__main__":
+    main()

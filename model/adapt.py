@@ -1,0 +1,275 @@
+"""Adapt a trained model to a user's own clips in minutes on a CPU: their face, camera and words.
+
+A few clips per word cannot retrain a network, so adaptation changes little and checks itself:
+1. the words: a folder with other words than the model's gets a new readout (rows of words the
+   model knows are kept, new words start from zero);
+2. BatchNorm statistics re-estimated on the user's clips (a new camera changes event density
+   and spread more than anything else);
+3. the chosen layers fine-tuned (`METHODS`) on all but one take per word, with the paper's crop
+   and flip, keeping the epoch that scores best on the held-out takes, within a time budget.
+The method and its defaults were chosen by measurement (docs/notes/adapt.md).
+"""
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from model.build import build
+from model.checkpoint import save_checkpoint
+from model.data import DvsLipDataset, eval_transform, train_transform
+from model.evaluate import activity_spans, evaluate
+from model.network import Network
+from model.train import readout_loss, started_from
+from stream.constants import BIN_MS
+from stream.errors import SpikeLipError
+from stream.sources.npy import folder_words, list_clips
+
+# Which parameters each method trains after BatchNorm is re-estimated ("bn": none).
+METHODS = ("bn", "readout", "backend", "all")
+
+
+@dataclass
+class AdaptConfig:
+    data: str  # DVS-Lip style folder: train/<word>/<k>.npy, optionally test/ (scored before and after)
+    out: str  # run folder: model.json + model.safetensors
+    model: str | None = None  # base checkpoint (default: the bundled model)
+    minutes: float = 10.0  # time budget for fine-tuning
+    method: str = "backend"
+    lr: float = 1e-3
+    batch_size: int = 16
+    max_epochs: int = 60
+    seed: int = 0
+    workers: int = 2
+    progress: bool = True
+
+
+def with_words(net: Network, words: list[str]) -> Network:
+    """`net` for exactly `words`: the same weights, a readout with one row per word (a known
+    word keeps its row; a new one starts at zero weight and the mean bias)."""
+    if list(words) == list(net.words):
+        return net
+    out = Network({**net.config, "num_classes": len(words)}, words=words)
+    state = {k: v for k, v in net.state_dict().items() if not k.startswith("readout.")}
+    out.load_state_dict(state, strict=False)
+    known = {w: i for i, w in enumerate(net.words)}
+    with torch.no_grad():
+        out.readout.weight.zero_()
+        out.readout.bias.fill_(float(net.readout.bias.mean()))
+        for i, w in enumerate(words):
+            if w in known:
+                out.readout.weight[i] = net.readout.weight[known[w]]
+                out.readout.bias[i] = net.readout.bias[known[w]]
+    return out.eval()
+
+
+def _dropout_off(net: torch.nn.Module) -> None:
+    for m in net.modules():
+        if isinstance(m, torch.nn.Dropout):
+            m.eval()
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(net: Network, dataset, batch_size: int = 16, workers: int = 2) -> int:
+    """Re-estimate every BatchNorm's running mean and variance on `dataset` (a cumulative average
+    over all its clips); returns how many BatchNorm layers there were."""
+    norms = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return 0
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None
+    net.train()
+    _dropout_off(net)
+    for x, _ in torch.utils.data.DataLoader(dataset, batch_size=batch_size, num_workers=workers):
+        net(x)
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
+    net.eval()
+    return len(norms)
+
+
+def trainable(net: Network, method: str) -> list[torch.nn.Parameter]:
+    """The parameters `method` fine-tunes; the rest (and every BatchNorm's statistics) stay fixed."""
+    if method not in METHODS:
+        raise SpikeLipError(f"adapt method {method!r}: choose one of {', '.join(METHODS)}")
+    parts = {"bn": [], "readout": [net.readout], "backend": [net.backend, net.readout], "all": [net]}[method]
+    params = [p for part in parts for p in part.parameters()]
+    for p in net.parameters():
+        p.requires_grad_(False)
+    for p in params:
+        p.requires_grad_(True)
+    return params
+
+
+def split_takes(clips: list[tuple[Path, int]]) -> tuple[list[int], list[int]]:
+    """(fit, held out): the last take of each word with 2 or more is held out for early stopping."""
+    by_word: dict[int, list[int]] = {}
+    for i, (_, label) in enumerate(clips):
+        by_word.setdefault(label, []).append(i)
+    fit, held = [], []
+    for idx in by_word.values():
+        if len(idx) >= 2:
+            fit += idx[:-1]
+            held.append(idx[-1])
+        else:
+            fit += idx
+    return sorted(fit), sorted(held)
+
+
+def _loss(logits: torch.Tensor, spans: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Training's losses: the whole clip's mean, and the app's readout from 50 ms after the word's end."""
+    return F.cross_entropy(logits.mean(1), y) + readout_loss(logits, y, spans, math.ceil(50 / BIN_MS))
+
+
+@torch.no_grad()
+def frontend_features(net: Network, dataset, cfg: AdaptConfig) -> torch.utils.data.TensorDataset:
+    """(features (N, T, F), activity spans (N, 2), labels) of every clip: with the frontend fixed,
+    an epoch then costs only the recurrent layers, so a CPU gets through many in minutes."""
+    net.eval()
+    feats, spans, labels = [], [], []
+    for x, y in torch.utils.data.DataLoader(dataset, batch_size=cfg.batch_size, num_workers=cfg.workers):
+        feats.append(net.frontend(x))
+        spans.append(activity_spans(x))
+        labels.append(y)
+    return torch.utils.data.TensorDataset(torch.cat(feats), torch.cat(spans), torch.cat(labels))
+
+
+def _logits(net: Network, batch, cached: bool):
+    """(logits, spans, labels) of a batch of clips, or of their cached frontend features."""
+    if cached:
+        f, spans, y = batch
+        return net.after_frontend(f), spans, y
+    x, y = batch
+    return net(x), activity_spans(x), y
+
+
+def _score(net, dataset, cfg: AdaptConfig) -> dict:
+    r = evaluate(net, dataset, batch_size=cfg.batch_size, workers=cfg.workers, progress=False)
+    keep = ("clips", "top1", "top5", "accuracy_100ms_after_end")
+    return {k: round(r[k], 4) if isinstance(r[k], float) else r[k] for k in keep if k in r}
+
+
+@torch.no_grad()
+def _held_out(net, held, cached: bool, cfg: AdaptConfig) -> tuple[float, float]:
+    """(top-1, minus mean loss) on the held-out takes: higher is better, ties broken by the loss."""
+    if held is None or len(held) == 0:
+        return (0.0, 0.0)
+    net.eval()
+    hits, losses, n = 0, 0.0, 0
+    for batch in torch.utils.data.DataLoader(held, batch_size=cfg.batch_size, num_workers=0 if cached else cfg.workers):
+        logits, _, y = _logits(net, batch, cached)
+        hits += int((logits.mean(1).argmax(1) == y).sum())
+        losses += float(F.cross_entropy(logits.mean(1), y, reduction="sum"))
+        n += len(y)
+    return (hits / n, -losses / n)
+
+
+def _train_mode(net: Network) -> None:
+    """Dropout on; BatchNorm statistics (just re-estimated) kept."""
+    net.train()
+    for m in net.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.eval()
+
+
+def fine_tune(net: Network, fit, held, cached: bool, cfg: AdaptConfig, deadline: float, log) -> dict:
+    """Adam on `trainable(net, cfg.method)`, an epoch at a time until `deadline` (perf_counter) or
+    `max_epochs`; keeps the weights of the epoch with the best held-out top-1 (then lowest loss)."""
+    params = trainable(net, cfg.method)
+    optimizer = torch.optim.Adam(params, lr=cfg.lr)
+    best = (_held_out(net, held, cached, cfg), 0, copy.deepcopy(net.state_dict()))
+    log(f"epoch 0: held-out takes top-1 {best[0][0]:.1%}")
+    history, epoch_s = [], 0.0
+    loader = torch.utils.data.DataLoader(fit, batch_size=cfg.batch_size, shuffle=True,
+                                         num_workers=0 if cached else cfg.workers, drop_last=len(fit) > cfg.batch_size)
+    for epoch in range(1, cfg.max_epochs + 1):
+        if time.perf_counter() + epoch_s > deadline:
+            break
+        t0 = time.perf_counter()
+        _train_mode(net)
+        losses = []
+        for batch in tqdm(loader, desc=f"epoch {epoch}", disable=not cfg.progress, leave=False):
+            loss = _loss(*_logits(net, batch, cached))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            net.clamp_()
+            losses.append(loss.item())
+        score = _held_out(net, held, cached, cfg)
+        epoch_s = time.perf_counter() - t0
+        history.append({"epoch": epoch, "loss": round(float(np.mean(losses)), 4),
+                        "held_out_top1": round(score[0], 4), "seconds": round(epoch_s, 1)})
+        log(f"epoch {epoch}: loss {np.mean(losses):.3f}, held-out takes top-1 {score[0]:.1%} ({epoch_s:.1f} s)")
+        if score > best[0]:
+            best = (score, epoch, copy.deepcopy(net.state_dict()))
+    net.load_state_dict(best[2])
+    net.eval()
+    for p in net.parameters():
+        p.requires_grad_(True)
+    return {"epochs": len(history), "best_epoch": best[1], "history": history}
+
+
+def adapt(cfg: AdaptConfig, log=print) -> dict:
+    """Adapt `cfg.model` to `cfg.data`, save it in `cfg.out`; returns the record written."""
+    t_start = time.perf_counter()
+    deadline = t_start + cfg.minutes * 60
+    torch.manual_seed(cfg.seed)
+    data = Path(cfg.data)
+    words = folder_words(data)
+    clips = list_clips(data, "train", words)
+    if not clips:
+        raise SpikeLipError(f"{data}/train: no clips; expected {data}/train/<word>/<k>.npy")
+    present = sorted({label for _, label in clips})
+    missing = [words[i] for i in range(len(words)) if i not in present]
+    if missing and (data / "words.txt").is_file():
+        raise SpikeLipError(f"{data}/train: no clips of {', '.join(missing[:5])}"
+                            f"{' ...' if len(missing) > 5 else ''}; record them or drop them from words.txt")
+    base = cfg.model or str(Path(__file__).resolve().parents[1] / "assets" / "models" / "small.json")
+    net = build(base)
+    if not isinstance(net, Network) or not net.streamable:
+        raise SpikeLipError(f"{base}: adapt needs a streamable checkpoint (small, paper-causal)")
+    net = with_words(net, words)
+    has_test = (data / "test").is_dir()
+    test_set = DvsLipDataset(data, "test", words, eval_transform()) if has_test else None
+    before = _score(net, test_set, cfg) if test_set is not None else None
+    if before:
+        log(f"before: top-1 {before['top1']:.1%} on {before['clips']} clips of {data}/test")
+
+    plain = DvsLipDataset(data, "train", words, eval_transform())
+    n_bn = recalibrate_batchnorm(net, plain, cfg.batch_size, cfg.workers)
+    log(f"re-estimated {n_bn} BatchNorm layers on {len(plain)} clips")
+    fit, held = split_takes(clips)
+    tuning = {"epochs": 0}
+    if cfg.method != "bn":
+        cached = cfg.method != "all"  # the frontend stays fixed: compute its features once
+        if cached:
+            features = frontend_features(net, plain, cfg)
+            fit_set, held_set = (torch.utils.data.Subset(features, idx) for idx in (fit, held))
+        else:  # the paper's crop and flip on every pass
+            augmented = DvsLipDataset(data, "train", words, train_transform(spatial_augment=False, temporal_augment=False))
+            fit_set, held_set = torch.utils.data.Subset(augmented, fit), torch.utils.data.Subset(plain, held)
+        tuning = fine_tune(net, fit_set, held_set, cached, cfg, deadline, log)
+    after = _score(net, test_set, cfg) if test_set is not None else None
+    if after:
+        log(f"after:  top-1 {after['top1']:.1%} on {after['clips']} clips of {data}/test")
+    seconds = round(time.perf_counter() - t_start, 1)
+    record = {"base": started_from(base) or {"model": base}, "data": str(data), "words": len(words),
+              "train_clips": len(clips), "held_out_takes": len(held), "seconds": seconds,
+              "options": asdict(cfg), **tuning}
+    metrics = {}
+    if before:
+        metrics = {"before": before, "after": after, "held_out": {**after, "data": f"{data}/test"}}
+    path = save_checkpoint(net, Path(cfg.out) / "model",
+                           trained_on=f"adapted from {base} to {data}/train ({len(clips)} clips, {len(words)} words)",
+                           metrics=metrics, training={"adapt": record})
+    log(f"wrote {path} in {seconds:.0f} s")
+    return {"path": str(path), "metrics": metrics, "adapt": record}
