@@ -1,6 +1,7 @@
 """What every event source offers: time-ordered batches of `EVENT_DTYPE` plus metadata."""
 from __future__ import annotations
 
+import time
 from typing import Iterator
 
 import numpy as np
@@ -50,3 +51,26 @@ class EventSource:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class LiveClock:
+    """A live source's stream time at the host's now: the newest event time plus the host time
+    since it arrived (an underestimate by the transport latency, so bins close a little late
+    rather than early). Lets silence close bins (`EventSource.now_us`)."""
+
+    def __init__(self) -> None:
+        self.last_t: int | None = None  # newest event time seen (us, stream clock)
+        self.last_host: float | None = None  # host monotonic time when it was seen
+
+    def saw(self, events) -> None:
+        """Note a batch's newest event (batches in time order; an older one is ignored)."""
+        if len(events):
+            t = int(events["t"][-1])
+            if self.last_t is None or t >= self.last_t:
+                self.last_t, self.last_host = t, time.monotonic()
+
+    def now_us(self) -> int | None:
+        """None before the first event."""
+        if self.last_t is None:
+            return None
+        return self.last_t + int((time.monotonic() - self.last_host) * 1e6)

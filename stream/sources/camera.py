@@ -16,7 +16,7 @@ import numpy as np
 
 from stream.errors import SpikeLipError
 from stream.events import EVENT_DTYPE, SensorSize
-from stream.sources.base import EventSource
+from stream.sources.base import EventSource, LiveClock
 
 NO_CAMERA = (
     "no event camera found: connect a DAVIS or DVXplorer over USB (and check that no other "
@@ -120,8 +120,7 @@ class CameraSource(EventSource):
                 pass
         self.streams = streams
         self.events_read = 0
-        self._last_t: int | None = None  # newest camera timestamp seen (us)
-        self._last_host: float | None = None  # host monotonic time when it was seen
+        self._clock = LiveClock()
         self._closed = False
 
     @staticmethod
@@ -150,12 +149,8 @@ class CameraSource(EventSource):
             ) from None
 
     def now_us(self) -> int | None:
-        """The camera-clock time (us) matching the host's now: the newest event time plus the
-        host time elapsed since it arrived (an underestimate by the USB latency, so bins close
-        a little late rather than early). None before the first event."""
-        if self._last_t is None:
-            return None
-        return self._last_t + int((time.monotonic() - self._last_host) * 1e6)
+        """The camera-clock time (us) matching the host's now (`LiveClock`)."""
+        return self._clock.now_us()
 
     def __iter__(self) -> Iterator[np.ndarray]:
         cam = self._camera
@@ -198,11 +193,7 @@ class CameraSource(EventSource):
             self.record_to.write(store)
         events = _store_to_events(store)
         self.events_read += len(events)
-        if len(events):
-            t = int(events["t"][-1])
-            if self._last_t is None or t >= self._last_t:
-                self._last_t = t
-                self._last_host = time.monotonic()
+        self._clock.saw(events)
         return events
 
     def _drain(self, cam) -> Iterator[np.ndarray]:

@@ -334,7 +334,7 @@ import numpy as np  # noqa: E402
 
 from stream.errors import SpikeLipError  # noqa: E402
 from stream.events import EVENT_DTYPE, SensorSize  # noqa: E402
-from stream.sources.base import EventSource  # noqa: E402
+from stream.sources.base import EventSource, LiveClock  # noqa: E402
 
 
 def _dv():
@@ -398,8 +398,7 @@ class NetworkSource(EventSource):
         self._finalizer = None
         self._pending = b""
         self._end: dict | None = None
-        self._last_t: int | None = None
-        self._last_host: float | None = None
+        self._clock = LiveClock()
         try:
             info = self._start_relay()
             self.camera = info.get("source", "")
@@ -493,11 +492,8 @@ class NetworkSource(EventSource):
     # iteration
 
     def now_us(self) -> int | None:
-        """The stream-clock time (us) matching the host's now: the newest event time plus the host
-        time since it arrived. None before the first event."""
-        if self._last_t is None:
-            return None
-        return self._last_t + int((time.monotonic() - self._last_host) * 1e6)
+        """The stream-clock time (us) matching the host's now (`LiveClock`)."""
+        return self._clock.now_us()
 
     def __iter__(self) -> Iterator[np.ndarray]:
         reader = self._reader
@@ -519,9 +515,7 @@ class NetworkSource(EventSource):
                     events = _store_to_events(store)
                     if len(events):
                         self.events_read += len(events)
-                        t = int(events["t"][-1])
-                        if self._last_t is None or t >= self._last_t:
-                            self._last_t, self._last_host = t, time.monotonic()
+                        self._clock.saw(events)
                         if drain_until is not None:
                             drain_until = time.monotonic() + _DRAIN_GRACE_S
                         yield events

@@ -2,14 +2,12 @@
 shutdown and errors, recording, ROI memory and DVS-Lip clips, with the real `small` model."""
 import numpy as np
 import pytest
-import torch
 
 pytest.importorskip("PyQt6")
 pytest.importorskip("pytestqt")
 
 from PyQt6 import QtCore, QtGui  # noqa: E402
 
-from app.gui.launch import application  # noqa: E402
 from app.gui.main_window import MainWindow, SourceSpec  # noqa: E402
 from app.gui.event_view import snap_roi  # noqa: E402
 from stream.sources.camera import CameraDisconnected  # noqa: E402
@@ -32,12 +30,7 @@ def model():
     return net, getattr(net, "words", None) or dvslip_words(), "small (test)", "torch"
 
 
-@pytest.fixture(autouse=True)
-def gui_application(qapp):
-    """The themed application; it sets torch to one thread, which the other tests must not inherit."""
-    threads = torch.get_num_threads()
-    yield application()
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("gui_application")
 
 
 @pytest.fixture

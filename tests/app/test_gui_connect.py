@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 
 pytest.importorskip("PyQt6")
 pytest.importorskip("pytestqt")
@@ -20,7 +19,6 @@ from PyQt6 import QtCore, QtWidgets  # noqa: E402
 from network_helpers import dv_writer, free_port  # noqa: E402
 
 from app.gui.connect_dialog import ConnectDialog  # noqa: E402
-from app.gui.launch import application  # noqa: E402
 from app.gui.main_window import MainWindow  # noqa: E402
 from stream.sources import open_file  # noqa: E402
 from stream.synthlip import generate_sentence  # noqa: E402
@@ -45,11 +43,7 @@ def events(tmp_path_factory):
         return np.concatenate([b for b in source if len(b)])
 
 
-@pytest.fixture(autouse=True)
-def gui_application(qapp):
-    threads = torch.get_num_threads()
-    yield application()
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("gui_application")
 
 
 @pytest.fixture
