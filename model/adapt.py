@@ -5,8 +5,8 @@ A few clips per word cannot retrain a network, so adaptation changes little and 
    model knows are kept, new words start from zero);
 2. BatchNorm statistics re-estimated on the user's clips (a new camera changes event density
    and spread more than anything else);
-3. the chosen layers fine-tuned (`METHODS`) on all but one take per word, with the paper's crop
-   and flip, keeping the epoch that scores best on the held-out takes, within a time budget.
+3. the chosen layers fine-tuned (`METHODS`) on four fifths of each word's takes (all but one
+   of 3), keeping the epoch that scores best on the others, within a time budget.
 The method and its defaults were chosen by measurement (docs/notes/adapt.md).
 """
 from __future__ import annotations
@@ -111,17 +111,16 @@ def trainable(net: Network, method: str) -> list[torch.nn.Parameter]:
 
 
 def split_takes(clips: list[tuple[Path, int]]) -> tuple[list[int], list[int]]:
-    """(fit, held out): the last take of each word with 2 or more is held out for early stopping."""
+    """(fit, held out): the last fifth of each word's takes (at least one, none of a word with a
+    single take) is held out to choose the epoch."""
     by_word: dict[int, list[int]] = {}
     for i, (_, label) in enumerate(clips):
         by_word.setdefault(label, []).append(i)
     fit, held = [], []
     for idx in by_word.values():
-        if len(idx) >= 2:
-            fit += idx[:-1]
-            held.append(idx[-1])
-        else:
-            fit += idx
+        k = max(1, len(idx) // 5) if len(idx) >= 2 else 0
+        fit += idx[:len(idx) - k]
+        held += idx[len(idx) - k:]
     return sorted(fit), sorted(held)
 
 
@@ -197,7 +196,7 @@ def fine_tune(net: Network, fit, held, cached: bool, cfg: AdaptConfig, deadline:
         t0 = time.perf_counter()
         _train_mode(net)
         losses = []
-        for batch in tqdm(loader, desc=f"epoch {epoch}", disable=not cfg.progress, leave=False):
+        for batch in tqdm(loader, desc=f"epoch {epoch}", disable=None if cfg.progress else True, leave=False):
             loss = _loss(*_logits(net, batch, cached))
             optimizer.zero_grad()
             loss.backward()

@@ -202,7 +202,7 @@ class BinnedCache:
         def fill(tmp: Path) -> None:
             nonlocal clipped
             out = np.lib.format.open_memmap(tmp, "w+", np.uint8, (len(clips), bins, 2, self.SIDE, self.SIDE))
-            for i, (path, _) in enumerate(tqdm(clips, desc=f"binning {self.path.name}", leave=False)):
+            for i, (path, _) in enumerate(tqdm(clips, desc=f"binning {self.path.name}", leave=False, disable=None)):
                 events, _ = read_clip(path)
                 frames = CentreCrop(self.SIDE)(bin_clip(events, bins=bins))
                 clipped += int((frames > 255).sum())

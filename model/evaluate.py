@@ -65,7 +65,7 @@ def evaluate(net, dataset, batch_size: int = 32, workers: int = 2, device="cpu",
     since_onset = np.zeros((2, max_offset_bins))  # hits, counts at k bins after onset
     since_end = np.zeros((2, 2 * max_offset_bins + 1))  # k bins from -max..+max around the end
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, num_workers=workers)
-    for x, y in tqdm(loader, desc="evaluate", disable=not progress, leave=False):
+    for x, y in tqdm(loader, desc="evaluate", disable=None if progress else True, leave=False):  # None: only on a terminal
         logits = net(x.to(device)).float().cpu()
         clip = logits.mean(1)
         top5 = clip.topk(min(5, n_cls), dim=1).indices

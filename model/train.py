@@ -328,7 +328,7 @@ def train_epoch(cfg: TrainConfig, learner: Learner, loader, epoch: int, run: Run
     steps_per_epoch = math.ceil(len(loader.dataset) / (cfg.batch_size * proc.world))
     total, correct, loss_sum, lr = 0, 0, 0.0, learning_rate(cfg, epoch)
     t0 = time.time()
-    bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not proc.main, leave=False)
+    bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=None if proc.main else True, leave=False)  # None: only on a terminal
     for i, (x, y) in enumerate(bar):
         lr = learning_rate(cfg, epoch + i / steps_per_epoch)
         x, y = x.to(proc.device, non_blocking=True), y.to(proc.device, non_blocking=True)

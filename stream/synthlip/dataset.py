@@ -152,7 +152,7 @@ def generate_dataset(out_dir, clips_per_word: int, seed: int, split: str = "both
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(tasks), unit="clip", desc="synth", dynamic_ncols=True)
+        bar = tqdm(total=len(tasks), unit="clip", desc="synth", dynamic_ncols=True, disable=None)
     results = []
     start = time.perf_counter()
     try:

@@ -56,9 +56,10 @@ def test_batchnorm_statistics_are_those_of_the_new_clips(shifted):
     assert not net.training and norm.momentum == 0.1
 
 
-def test_one_take_a_word_is_held_out():
-    clips = [("a0", 0), ("a1", 0), ("a2", 0), ("b0", 1), ("c0", 2), ("c1", 2)]
-    assert split_takes(clips) == ([0, 1, 3, 4], [2, 5])
+def test_a_fifth_of_each_words_takes_is_held_out():
+    clips = [("a0", 0), ("a1", 0), ("a2", 0), ("b0", 1), ("c0", 2), ("c1", 2)] + [(f"d{k}", 3) for k in range(10)]
+    fit, held = split_takes(clips)
+    assert held == [2, 5, 14, 15] and fit == [0, 1, 3, 4] + list(range(6, 14))
 
 
 @pytest.mark.slow
