@@ -75,6 +75,7 @@ def test_no_number_option_is_unchecked(command):
 
 
 @pytest.mark.parametrize("command,option", CASES, ids=[f"{c}-{o}" for c, o in CASES])
+@pytest.mark.slow
 def test_bad_values_are_one_line_naming_the_option(command, option, files, capsys):
     parser = build_parser(command)
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[command]

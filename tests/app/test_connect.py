@@ -50,6 +50,7 @@ def error_line(err: str, command: str) -> str:
 # --- record ----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_record_connect_keeps_every_event_and_ends_when_the_server_closes(sentence, tmp_path, capsys):
     _, events = sentence
     events = events[events["t"] < events["t"][0] + 800_000]
@@ -67,6 +68,7 @@ def test_record_connect_keeps_every_event_and_ends_when_the_server_closes(senten
         assert source.sensor == SensorSize(346, 260)
 
 
+@pytest.mark.slow
 def test_record_connect_duration_stops_a_stream_that_goes_on(sentence, tmp_path, capsys):
     _, events = sentence
     events = events[events["t"] < events["t"][0] + 1_200_000]
@@ -121,6 +123,7 @@ def test_record_connect_to_nothing_is_one_line_and_no_file(where, tmp_path, caps
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_record_connect_fault_mid_recording_saves_what_came_before(tmp_path, capsys):
     ev = make_events(1_000_000 + np.arange(2000) * 100, np.arange(2000) % 346, np.arange(2000) % 260, np.arange(2000) % 2)
     batches = batches_by_time(ev, 20_000)
@@ -220,6 +223,7 @@ class Clocked(EventSource):
 
 
 @pytest.mark.parametrize("offset_s, reported", [(0.0, True), (3600.0, False), (-30.0, False)])
+@pytest.mark.slow
 def test_camera_to_prediction_only_on_a_synchronised_clock(offset_s, reported):
     net = build("small", frontend_widths=[4, 4, 8, 8], hidden_size=16, num_layers=1).eval()
     report = measure(Pipeline(Clocked(offset_s), net, Readout(net.words)), camera_clock="if_synchronised")

@@ -76,6 +76,7 @@ def finish(qtbot, w, timeout=30_000):
     w.drain_and_paint()
 
 
+@pytest.mark.slow
 def test_replay_updates_event_view_raster_top5_and_transcript(qtbot, window, monkeypatch):
     from app.pipeline import Pipeline
 
@@ -127,6 +128,7 @@ def test_pause_stops_the_stream_and_seek_moves_it(qtbot, window):
     qtbot.waitUntil(lambda: window.position_s > position + 0.1, timeout=20_000)
 
 
+@pytest.mark.slow
 def test_screenshot_is_not_blank(qtbot, window):
     window.play(SourceSpec("sentence", lambda: Sentence(bins=(10, 30, 12))))
     finish(qtbot, window)
@@ -142,6 +144,7 @@ def test_screenshot_is_not_blank(qtbot, window):
     assert len(colours) > 20
 
 
+@pytest.mark.slow
 def test_closing_mid_replay_joins_the_worker(qtbot, model, tmp_path):
     settings = QtCore.QSettings(str(tmp_path / "s.ini"), QtCore.QSettings.Format.IniFormat)
     w = MainWindow(model=model, settings=settings, speed=1.0)
@@ -156,6 +159,7 @@ def test_closing_mid_replay_joins_the_worker(qtbot, model, tmp_path):
     assert w.worker is None
 
 
+@pytest.mark.slow
 def test_source_error_mid_stream_shows_in_the_status_bar(qtbot, window):
     window.play(SourceSpec("flaky camera", lambda: Sentence(fail_after_bins=30, live=True)))
     finish(qtbot, window)
@@ -166,6 +170,7 @@ def test_source_error_mid_stream_shows_in_the_status_bar(qtbot, window):
     assert window.isVisible()
 
 
+@pytest.mark.slow
 def test_camera_unplug_while_recording_finalises_the_file(qtbot, window, tmp_path):
     pytest.importorskip("dv_processing")
     from stream.sources.aedat4 import AedatFileSource
@@ -215,6 +220,7 @@ def test_bad_file_shows_in_the_status_bar(qtbot, window, tmp_path):
     assert "not a readable .npy file" in window.statusBar().currentMessage()
 
 
+@pytest.mark.slow
 def test_recording_writes_a_readable_aedat4(qtbot, model, tmp_path):
     pytest.importorskip("dv_processing")
     from stream.sources.aedat4 import AedatFileSource
@@ -239,6 +245,7 @@ def test_recording_writes_a_readable_aedat4(qtbot, model, tmp_path):
     assert n > 5_000
 
 
+@pytest.mark.slow
 def test_roi_drag_moves_the_crop_and_is_remembered(qtbot, window):
     window.set_speed(1.0)
     window.play(SourceSpec("sensor", lambda: Sentence(sensor=SensorSize(346, 260), bins=(400,))))
@@ -254,6 +261,7 @@ def test_roi_drag_moves_the_crop_and_is_remembered(qtbot, window):
     assert (rect.x(), rect.y(), rect.width()) == (30, 40, 88)
 
 
+@pytest.mark.slow
 def test_dropping_a_clip_plays_it(qtbot, window, tmp_path):
     path = tmp_path / "test" / "water" / "3.npy"
     rng = np.random.default_rng(2)

@@ -26,6 +26,7 @@ def clip(tmp_path, monkeypatch):
     torch.set_num_threads(threads)
 
 
+@pytest.mark.slow
 def test_screenshot_after_seconds_of_stream(clip, tmp_path, qapp, capsys):
     out = tmp_path / "shot.png"
     assert main(["replay", str(clip), "--model", "small", "--speed", "0", "--screenshot", str(out), "--after", "0.3"]) == 0

@@ -76,6 +76,7 @@ def test_dialog_checks_the_address_as_it_is_typed(qtbot, window):
     assert not dialog.connect_button.isEnabled() and dialog.problem.text() == ""
 
 
+@pytest.mark.slow
 def test_dead_address_is_a_status_line_and_retry_connects(qtbot, window, events, tmp_path, monkeypatch):
     port = free_port()
     address = f"127.0.0.1:{port}"
@@ -110,6 +111,7 @@ def test_dead_address_is_a_status_line_and_retry_connects(qtbot, window, events,
     assert "end of stream" in window.statusBar().currentMessage()
 
 
+@pytest.mark.slow
 def test_connect_while_connecting_does_not_wait_for_the_first(qtbot, window):
     """A server that accepts and says nothing holds the first run for its read timeout; a new
     connection must not freeze the window meanwhile."""

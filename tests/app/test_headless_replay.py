@@ -16,6 +16,7 @@ SAMPLE = ASSETS / "samples" / "sample.aedat4"
 HEARD = re.compile(r"  heard '(\w+)' \((0\.\d\d|1\.00)\) at ([\d.]+)-([\d.]+) s ?(.*)")
 
 
+@pytest.mark.slow
 def test_the_sample_is_read_word_by_word_and_judged(tmp_path, capsys, monkeypatch):
     from app.pipeline import Pipeline
 
@@ -42,6 +43,7 @@ def test_the_sample_is_read_word_by_word_and_judged(tmp_path, capsys, monkeypatc
     assert restarts == [r["step"] for r in records if "word" in r]  # the model starts from rest after each word
 
 
+@pytest.mark.slow
 def test_a_clip_is_read_as_one_word_and_judged_by_its_folder(tmp_path, capsys):
     rng = np.random.default_rng(0)
     n = 20_000

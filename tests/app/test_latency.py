@@ -77,6 +77,7 @@ class LiveSource(EventSource):
                 return
 
 
+@pytest.mark.slow
 def test_camera_clock_gives_camera_to_prediction_latency():
     net = build("small", frontend_widths=[4, 4, 8, 8], hidden_size=16, num_layers=1).eval()
     pipeline = Pipeline(LiveSource(), net, Readout(net.words))

@@ -4,6 +4,7 @@ objects, instead of stalling a step for ~100 ms."""
 import gc
 
 import numpy as np
+import pytest
 import torch
 
 from app.latency import compare
@@ -25,6 +26,7 @@ def tracked(obj) -> bool:
     return any(o is obj for o in gc.get_objects())
 
 
+@pytest.mark.slow
 def test_streaming_moves_what_was_loaded_before_it_out_of_the_collectors_reach():
     loaded_before = {"a model's": ["weights"]}
     assert tracked(loaded_before)

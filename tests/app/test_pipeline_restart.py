@@ -46,6 +46,7 @@ class CountingModel:
         return torch.zeros(1, 2), state + 1
 
 
+@pytest.mark.slow
 def test_the_step_after_restart_model_starts_from_the_initial_state():
     net = CountingModel()
     with open_file(SAMPLE) as source:
@@ -59,6 +60,7 @@ def test_the_step_after_restart_model_starts_from_the_initial_state():
     assert net.seen == expected
 
 
+@pytest.mark.slow
 def test_the_pipeline_restarts_the_model_after_each_word_it_commits():
     net = CountingModel()
     with open_file(SAMPLE) as source:
@@ -70,6 +72,7 @@ def test_the_pipeline_restarts_the_model_after_each_word_it_commits():
     assert restarted == [k + 1 for k in committed if k + 1 < len(net.seen)]
 
 
+@pytest.mark.slow
 def test_word_times_and_the_open_word_at_the_end_come_from_the_pipeline():
     """Words count from the stream's first bin; a word cut off by the end of the stream is
     committed by `finish` at the last bin's end, as `replay`, `demo`, `latency` and the window do."""

@@ -1,5 +1,6 @@
 """The GUI's source tap looks live to the pipeline; a paced file behind it must never be shed."""
 import numpy as np
+import pytest
 
 from app.gui.playback import Playback
 from app.gui.recorder import Recorder
@@ -25,6 +26,7 @@ class Bursts(EventSource):
             yield make_events(t, rng.integers(20, 108, 1500), rng.integers(20, 108, 1500), rng.integers(0, 2, 1500))
 
 
+@pytest.mark.slow
 def test_a_slow_motion_replay_keeps_every_event():
     """At 0.25 x the stream runs behind the wall clock by design; judged as a camera, the
     pipeline would think it lags and shed most events (as the window did)."""

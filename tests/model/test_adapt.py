@@ -42,6 +42,7 @@ def test_a_new_word_list_keeps_the_rows_of_known_words():
     assert with_words(net, net.words) is net
 
 
+@pytest.mark.slow
 def test_batchnorm_statistics_are_those_of_the_new_clips(shifted):
     """After recalibration each BatchNorm's running mean is the mean of its inputs over the clips."""
     net = build(str(BUNDLED_MODEL))

@@ -2,10 +2,21 @@
 import random
 
 import numpy as np
+import pytest
 import torch
 
-from model.data import (CentreCrop, Cutout, DvsLipDataset, HorizontalFlip, RandomCrop, TimeMask, Zoom,
-                        pad_collate, eval_transform, train_transform)
+from model.data import (
+    CentreCrop,
+    Cutout,
+    DvsLipDataset,
+    HorizontalFlip,
+    RandomCrop,
+    TimeMask,
+    Zoom,
+    eval_transform,
+    pad_collate,
+    train_transform,
+)
 from stream.events import make_events
 from stream.sources.npy import save_clip
 
@@ -73,6 +84,7 @@ def test_dataset_item_is_the_signed_reference_binning_centre_cropped(tmp_path):
     assert varlen[0][0].shape[0] == int(np.round(ev["t"][-1] / (4e4 / 3))) + 1
 
 
+@pytest.mark.slow
 def test_cached_dataset_gives_the_same_items_and_rebuilds_when_the_folder_changes(tmp_path):
     rng = np.random.default_rng(1)
     for k in range(3):

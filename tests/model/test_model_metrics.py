@@ -59,6 +59,7 @@ def test_paper_causal_dense_synapses_match_reference_costs():
     assert stem.fanout.sum() <= stem.synapses
 
 
+@pytest.mark.slow
 def test_offline_bidirectional_dense_ops_match_paper_throughput():
     # Paper Table 2: the ANN runs 29.5 GOP/s at 75 steps/s, i.e. ~394M synapses per step.
     net = model.build("paper-offline")

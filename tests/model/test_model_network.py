@@ -28,6 +28,7 @@ def assert_all_layers_active(rec):
     assert not silent, f"silent layers make the comparison vacuous: {silent}"
 
 
+@pytest.mark.slow
 def test_paper_offline_parameter_count():
     counts = model.build("paper-offline").parameter_counts()
     assert counts["total"] == pytest.approx(58.6e6, rel=0.02)
@@ -66,6 +67,7 @@ def test_step_equals_forward_configs(name):
     assert_all_layers_active(rec)
 
 
+@pytest.mark.slow
 def test_step_equals_forward_paper_causal():
     net = model.build("paper-causal")
     make_active(net, events(2, 6, seed=2))

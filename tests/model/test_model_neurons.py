@@ -85,6 +85,7 @@ def test_sequence_matches_steps(name, neuron):
 
 
 @pytest.mark.parametrize("name, neuron", neurons_under_test())
+@pytest.mark.slow
 def test_sequence_backward_through_time_equals_autograd_of_the_step_loop(name, neuron):
     """The hand-written backward against autograd through `step`, in float64, with currents
     that put many potentials near the threshold (where the surrogate is large) and spike often."""
@@ -106,6 +107,7 @@ def test_sequence_backward_through_time_equals_autograd_of_the_step_loop(name, n
     assert len(gp_seq) == (1 if name == "plif" else 0)
 
 
+@pytest.mark.slow
 def test_plif_clamp_keeps_alpha_in_unit_interval():
     neuron = PLIF(4)
     opt = torch.optim.SGD(neuron.parameters(), lr=100.0)

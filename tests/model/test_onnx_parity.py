@@ -55,6 +55,7 @@ def spike_leaves(state) -> list[torch.Tensor]:
     return out
 
 
+@pytest.mark.slow
 def test_export_cli_writes_one_self_contained_file(exported):
     _, path = exported
     assert [p.name for p in path.parent.iterdir()] == ["small.onnx"]
@@ -69,6 +70,7 @@ def test_export_cli_writes_one_self_contained_file(exported):
     assert "spikelip" in {p.key for p in model.metadata_props}
 
 
+@pytest.mark.slow
 def test_runner_matches_pytorch_from_the_same_state(exported, stream):
     net, path = exported
     runner = OnnxRunner(path, threads=2)
@@ -100,6 +102,7 @@ def test_runner_matches_pytorch_from_the_same_state(exported, stream):
     assert worst_state < 1e-4
 
 
+@pytest.mark.slow
 def test_runner_free_running_agrees_with_pytorch(exported, stream):
     net, path = exported
     runner = OnnxRunner(path)
@@ -167,6 +170,7 @@ def test_bad_files_name_the_path(tmp_path, exported):
         assert str(path) in str(info.value), str(info.value)
 
 
+@pytest.mark.slow
 def test_export_refuses_offline_model(tmp_path, capsys):
     out = tmp_path / "offline.onnx"
     assert main(["export", "--model", "paper-offline", "--out", str(out)]) == 2

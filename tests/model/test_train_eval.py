@@ -58,6 +58,7 @@ def test_schedule_follows_the_paper():
     assert learning_rate(cfg, 200) == pytest.approx(5e-6)
 
 
+@pytest.mark.slow
 def test_a_few_steps_lower_the_loss(setup):
     tmp_path, cfg_path = setup
     history = [train(config(tmp_path, cfg_path, "run", epochs=e)) for e in range(1, 5)]

@@ -84,6 +84,7 @@ def test_record_wait_goes_on_in_the_same_file_after_the_camera_is_back(tmp_path,
     assert (shift == shift[0]).all() and got["t"][3_000] > got["t"][2_999]
 
 
+@pytest.mark.slow
 def test_the_pipeline_steps_through_the_outage_when_waiting(one_thread):
     net = build("small").eval()
     answers = [FakeCamera(batches(T0, 4)), FakeCamera(batches(1_000, 3), error=KeyboardInterrupt())]  # clock restarted
@@ -104,6 +105,7 @@ def test_the_pipeline_steps_through_the_outage_when_waiting(one_thread):
 
 
 @pytest.mark.parametrize("choice", ["stop", "wait"])
+@pytest.mark.slow
 def test_demo_headless_stops_or_waits_as_chosen(choice, monkeypatch, capsys, one_thread):
     first = FakeCamera(batches(T0, 3))
     if choice == "stop":
@@ -118,6 +120,7 @@ def test_demo_headless_stops_or_waits_as_chosen(choice, monkeypatch, capsys, one
         assert "disconnected after 3,000 events; waiting for it to come back" in out and "reconnected after" in out
 
 
+@pytest.mark.slow
 def test_demo_headless_prints_each_word_when_the_lips_stop(monkeypatch, capsys, one_thread):
     """150 ms of busy lips, then 300 ms of quiet: one word, printed once the segmenter hears the
     quiet, not a running guess every time the top word changes."""
@@ -167,6 +170,7 @@ def test_the_window_says_the_camera_is_gone_and_back(qtbot, window, monkeypatch)
     assert waiting and not back and not w.failed  # red while waiting, normal once back; the run goes on
 
 
+@pytest.mark.slow
 def test_the_window_stops_when_told_not_to_wait(qtbot, window, monkeypatch):
     w, messages = window
     cameras(monkeypatch, FakeCamera(batches(T0, 3)))

@@ -36,6 +36,7 @@ def test_seeds_are_valid_and_complete(seeds):
         assert r["outcome"] == "ok" and r["events"] == loaded[name].events, (name, r)
 
 
+@pytest.mark.slow
 def test_every_damaged_file_is_read_or_refused_in_one_line(outcomes):
     cases, results = outcomes
     assert len(results) == CASES

@@ -81,6 +81,7 @@ def test_timestamps_going_back_wholesale_are_refused(tmp_path, plain, capsys):
 # --------------------------------------------------------------------------- gaps
 
 
+@pytest.mark.slow
 def test_a_pause_of_hours_is_skipped_and_reported(tmp_path, capsys):
     ev = events(20_000, 2_000_000)
     ev["t"][10_000:] += 3 * 3600 * 10**6
@@ -152,6 +153,7 @@ def test_a_roi_that_does_not_fit_the_sensor(tmp_path, capsys):
 # --------------------------------------------------------------------------- empty
 
 
+@pytest.mark.slow
 def test_empty_files_and_recordings_without_events(tmp_path, capsys):
     for name, message in [("zero.aedat4", "the file is empty"), ("zero.npy", "not a readable .npy file")]:
         (tmp_path / name).write_bytes(b"")

@@ -128,6 +128,7 @@ def failing_writer(monkeypatch, after: int):
     monkeypatch.setattr(dv.io, "MonoCameraWriter", Writer)
 
 
+@pytest.mark.slow
 def test_a_failing_writer_is_one_line_and_the_file_stays_valid(tmp_path, monkeypatch, capsys):
     failing_writer(monkeypatch, after=300)
     out = tmp_path / "failing.aedat4"
@@ -149,6 +150,7 @@ def test_a_disk_filling_up_stops_the_recording_with_a_valid_file(tmp_path, monke
     assert written > 0 and np.array_equal(read_dv(out), synthetic_prefix(written))
 
 
+@pytest.mark.slow
 def test_unwritable_outputs_are_one_line(tmp_path, capsys):
     blocker = tmp_path / "a-file"
     blocker.write_text("")

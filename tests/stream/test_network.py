@@ -155,6 +155,7 @@ def test_paths_round_trip_and_other_text_is_refused(text):
 # --- real NetworkWriter servers ------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_real_writer_tcp_every_event_in_real_time(tmp_path):
     """0.6 s of a real DAVIS recording, served in real time by a NetworkWriter."""
     with open_file(SAMPLE) as f:
@@ -182,6 +183,7 @@ def test_real_writer_tcp_every_event_in_real_time(tmp_path):
     assert relay_gone(src)
 
 
+@pytest.mark.slow
 def test_real_writer_unix_socket_and_silence(sock_dir, tmp_path):
     events = np.concatenate(synthetic(n_batches=10))
     path = sock_dir / "dv.sock"
@@ -206,6 +208,7 @@ def test_real_writer_unix_socket_and_silence(sock_dir, tmp_path):
     assert empties >= 3  # the 0.15 s before the first packet gave empty batches
 
 
+@pytest.mark.slow
 def test_real_writer_process_exit_ends_the_stream(tmp_path):
     """DV quitting: the writer's process exits after its last packet; iteration ends cleanly."""
     events = np.concatenate(synthetic(n_batches=10, step_us=20_000))
@@ -224,6 +227,7 @@ def test_real_writer_process_exit_ends_the_stream(tmp_path):
 
 
 @pytest.mark.parametrize("pause", [0.02, 0.0])
+@pytest.mark.slow
 def test_server_close_ends_iteration_with_every_event(captured, pause):
     """pause 0: the last packets and the close come at once; NetworkReader alone loses those."""
     batches, header, packets = captured
@@ -280,6 +284,7 @@ def test_nothing_at_the_socket_path(sock_dir):
         stale.close()
 
 
+@pytest.mark.slow
 def test_silent_server_times_out():
     """NetworkReader alone would block forever here, holding the GIL."""
     with ByteServer(["hold"]) as server:
@@ -292,6 +297,7 @@ def test_silent_server_times_out():
 
 
 @pytest.mark.parametrize("n", [3, 4096])
+@pytest.mark.slow
 def test_garbage_server(n):
     """Random bytes where a DV header should be (NetworkReader alone: blocks forever)."""
     with ByteServer([random_bytes(n, seed=n), "hold"]) as server:
@@ -327,6 +333,7 @@ def test_server_closes_before_the_header():
 
 
 @pytest.mark.parametrize("tail", ["whole", "half"])
+@pytest.mark.slow
 def test_stall_mid_stream(captured, tail):
     """Packets, then nothing (or half a packet, on which NetworkReader's thread blocks)."""
     batches, header, packets = captured

@@ -21,6 +21,7 @@ def made(tmp_path_factory):
     return a, b, sa, sb
 
 
+@pytest.mark.slow
 def test_layout_matches_dvs_lip(made):
     a, _, summary, _ = made
     vocab = load_words()

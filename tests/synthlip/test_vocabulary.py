@@ -37,6 +37,7 @@ def ten(tmp_path_factory):
     return out, summary
 
 
+@pytest.mark.slow
 def test_ten_word_vocabulary_makes_a_dvs_lip_folder_with_its_words(ten):
     out, summary = ten
     assert (out / "words.txt").read_text() == "".join(f"{w}\n" for w in TEN)  # the order given
@@ -75,6 +76,7 @@ def test_dataset_class_uses_the_folders_words(ten):
     assert sorted(label for _, label in ds.clips) == list(range(10))
 
 
+@pytest.mark.slow
 def test_same_seed_same_bytes_whatever_the_workers_or_other_words(ten, tmp_path):
     out, _ = ten
     generate_dataset(tmp_path / "again", 1, seed=3, split="test", workers=2, progress=False, words=TEN)
@@ -129,6 +131,7 @@ def test_dvslip_words_use_their_table_and_labels(no_dictionary):
     assert lexicon.vocabulary(["water", "price", "Water", "million"]) == ["million", "price", "water"]
 
 
+@pytest.mark.slow
 def test_dvslip_dataset_and_sentence_are_bit_identical_to_before(no_dictionary, tmp_path):
     generate_dataset(tmp_path / "ds", 2, 5, workers=1, progress=False, words=["water", "price", "million"])
     doc = generate_sentence("price water", tmp_path / "s.aedat4", 4)
@@ -191,6 +194,7 @@ def test_case_punctuation_and_repeats():
     assert k >= lexicon.KEY_BASE and k == lexicon.word_key("hello") != lexicon.word_key("yes")
 
 
+@pytest.mark.slow
 def test_cli_dataset_and_sentence_with_new_words(capsys, tmp_path):
     rc = main(["synth", str(tmp_path / "d"), "--clips-per-word", "1", "--split", "test", "--seed", "1",
                "--words", "Stop,go,stop,water", "--workers", "1", "--no-progress"])
