@@ -66,6 +66,7 @@ class TrainConfig:
     streaming_loss_after_end: float = _option(-1.0, "ms >= 0: also train the app's readout (running mean since the word's onset) at every bin from this long after each word's end")
     spatial_augment: bool = _option(True, "cutout and zoom +-30 %% on top of the paper's random crop and flip")
     temporal_augment: bool = _option(True, "temporal masks (zeroed runs of bins)")
+    camera_augment_strength: float = _option(1.0, "with --camera-augment: the shifts' reach, 1 = RandomShift's defaults, 0.5 = half as far")
     camera_augment: bool = _option(False, "a new draw of camera/face shifts for every training clip (stream.transforms.RandomShift: mouth size, position and turn, lost events, noise, hot pixels, refractory period, speaking rate); bins every epoch, so no --cache for the train split")
     bins: int = _option(90, "13.3 ms bins per clip (90 = 1.2 s, the reference; later events dropped)")
     workers: int = _option(2, "data loader processes")
@@ -240,7 +241,7 @@ def datasets(cfg: TrainConfig, proc: Process):
     split; the DDP sampler that shares the training set out among processes, or None)."""
     words = default_words(100)
     augment = train_transform(cfg.spatial_augment, cfg.temporal_augment)
-    shift = RandomShift() if cfg.camera_augment else None
+    shift = RandomShift().scaled(cfg.camera_augment_strength) if cfg.camera_augment else None
     train_set = torch.utils.data.ConcatDataset(
         [DvsLipDataset(root, "train", words, augment, bins=cfg.bins, cache=None if shift else cfg.cache or None,
                        event_transform=shift)

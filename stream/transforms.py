@@ -179,6 +179,15 @@ class RandomShift:
     time_scale: tuple[float, float] = (0.85, 1.2)
     sensor: SensorSize = CLIP_SENSOR
 
+    def scaled(self, strength: float) -> RandomShift:
+        """The same shifts at `strength` times their default reach (1 = as above, 0 = none)."""
+        k = float(strength)
+        return RandomShift(
+            scale=tuple(float(np.exp(k * np.log(v))) for v in self.scale), rotate_deg=k * self.rotate_deg,
+            offset_px=k * self.offset_px, drop=k * self.drop, noise=k * self.noise,
+            hot_pixels=int(round(k * self.hot_pixels)), refractory_us=int(k * self.refractory_us),
+            time_scale=tuple(float(np.exp(k * np.log(v))) for v in self.time_scale), sensor=self.sensor)
+
     def draw(self, rng: np.random.Generator) -> Compose:
         """The fixed transforms of one draw."""
         return Compose(

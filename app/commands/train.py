@@ -25,6 +25,7 @@ CHECKS = {
     "lr_min": non_negative_float, "weight_decay": non_negative_float, "spike_loss": non_negative_float,
     "streaming_loss_from": Number(int, low=-1, allowed="-1 (off) or >= 0"),
     "streaming_loss_after_end": Number(float, low=0, also=(-1,), allowed="-1 (off) or >= 0"),
+    "camera_augment_strength": Number(float, low=0, high=2),
     "bins": positive_int, "workers": non_negative_int, "cache": optional(output_dir), "seed": seed,
     "max_steps": non_negative_int, "eval_every": positive_int,
 }

@@ -120,3 +120,16 @@ def test_compose_applies_in_order():
     events = make_events([0, 10, 20], [1, 2, 3], [1, 2, 3], [1, 1, 1])
     out = Compose(Affine(1.0, dx=1), TimeScale(2.0))(events, np.random.default_rng(0))
     assert out["x"].tolist() == [2, 3, 4] and out["t"].tolist() == [0, 20, 40]
+
+
+@settings(max_examples=20)
+@given(clips(), st.integers(0, 2**31))
+def test_a_shift_of_no_strength_changes_nothing(events, seed):
+    out = RandomShift().scaled(0)(events, np.random.default_rng(seed))
+    assert np.array_equal(out, events)
+
+
+def test_strength_scales_every_reach():
+    half = RandomShift().scaled(0.5)
+    assert half.scale == pytest.approx((0.8**0.5, 1.25**0.5)) and half.drop == 0.3 and half.offset_px == 6
+    assert half.time_scale == pytest.approx((0.85**0.5, 1.2**0.5)) and half.hot_pixels == 2
