@@ -375,7 +375,8 @@ def robustness(items: list[tuple[str, dict]]) -> str:
         (f"Top-1 on {clips:,} held-out SynthLip clips with each shift of `stream.transforms.SHIFTS` applied to "
          "the events (in brackets: points against clean). Goal of a robust model: no single shift costs more "
          "than 3 points. Columns: `bundled` is the bundled `small`; `camera-augment-3ep` the bundled `small` "
-         "after 3 more epochs with `spikelip train --camera-augment` (4,000 clips, lr 1e-4), not bundled."),
+         "after 3 more epochs with `spikelip train --camera-augment` (4,000 clips, lr 1e-4), "
+         "`camera-augment-half-4ep` after 4 with `--camera-augment-strength 0.5`; neither bundled."),
         table(["shift"] + [name.removeprefix("robustness-") for name, _ in items], rows),
         *notes,
     ])
