@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from app.models import BUNDLED_MODEL  # noqa: E402
 from benchmarks.common import write_result  # noqa: E402
 from model.adapt import METHODS, AdaptConfig, adapt  # noqa: E402
 from stream.transforms import SHIFTS, shift_folder  # noqa: E402
@@ -46,7 +47,8 @@ def main() -> None:
             for lr in ([1e-4] if method == "bn" else [float(v) for v in args.lr.split(",")]):
                 print(f"--- {method}, lr {lr:g}", flush=True)
                 t0 = time.perf_counter()
-                cfg = AdaptConfig(data=str(data), out=str(Path(tmp) / f"{method}-{lr:g}"), model=args.model,
+                cfg = AdaptConfig(data=str(data), out=str(Path(tmp) / f"{method}-{lr:g}"),
+                                  model=args.model or str(BUNDLED_MODEL),
                                   minutes=args.minutes, method=method, lr=lr, progress=False)
                 result = adapt(cfg, log=lambda line: print("  " + line, flush=True))
                 m, a = result["metrics"], result["adapt"]

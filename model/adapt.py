@@ -40,7 +40,7 @@ METHODS = ("bn", "readout", "backend", "all")
 class AdaptConfig:
     data: str  # DVS-Lip style folder: train/<word>/<k>.npy, optionally test/ (scored before and after)
     out: str  # run folder: model.json + model.safetensors
-    model: str | None = None  # base checkpoint (default: the bundled model)
+    model: str  # the base checkpoint to adapt
     minutes: float = 10.0  # time budget for fine-tuning
     method: str = "backend"
     lr: float = 1e-3
@@ -232,9 +232,9 @@ def adapt(cfg: AdaptConfig, log=print) -> dict:
     if missing and (data / "words.txt").is_file():
         raise SpikeLipError(f"{data}/train: no clips of {', '.join(missing[:5])}"
                             f"{' ...' if len(missing) > 5 else ''}; record them or drop them from words.txt")
-    base = cfg.model or str(Path(__file__).resolve().parents[1] / "assets" / "models" / "small.json")
+    base = cfg.model
     net = build(base)
-    if not isinstance(net, Network) or not net.streamable:
+    if not net.streamable:
         raise SpikeLipError(f"{base}: adapt needs a streamable checkpoint (small, paper-causal)")
     net = with_words(net, words)
     has_test = (data / "test").is_dir()

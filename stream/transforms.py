@@ -45,9 +45,9 @@ class Affine:
         if len(events) == 0:
             return events
         cx, cy = (self.sensor.width - 1) / 2, (self.sensor.height - 1) / 2
-        jitter = rng.uniform(-0.5, 0.5, (2, len(events))) if self.scale > 1 else np.zeros((2, len(events)))
-        u = events["x"] + jitter[0] - cx
-        v = events["y"] + jitter[1] - cy
+        jx, jy = rng.uniform(-0.5, 0.5, (2, len(events))) if self.scale > 1 else (0.0, 0.0)
+        u = events["x"] + jx - cx
+        v = events["y"] + jy - cy
         a = np.deg2rad(self.rotate_deg)
         c, s = np.cos(a) * self.scale, np.sin(a) * self.scale
         x = np.rint(cx + c * u - s * v + self.dx)

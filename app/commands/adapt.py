@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sys
 
+from app.models import BUNDLED_MODEL
 from app.options import existing_dir, model_spec, non_negative_int, output_dir, positive_float, positive_int, seed
 from model.adapt import METHODS, AdaptConfig, adapt
 
@@ -32,8 +33,8 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    cfg = AdaptConfig(data=args.data, out=args.out, model=args.model, minutes=args.minutes, method=args.method,
-                      lr=args.lr, batch_size=args.batch_size, seed=args.seed, workers=args.workers,
+    cfg = AdaptConfig(data=args.data, out=args.out, model=args.model or str(BUNDLED_MODEL), minutes=args.minutes,
+                      method=args.method, lr=args.lr, batch_size=args.batch_size, seed=args.seed, workers=args.workers,
                       progress=sys.stderr.isatty())
     result = adapt(cfg, log=lambda line: print(line, flush=True))
     print(f"use it: spikelip replay --model {result['path']}")

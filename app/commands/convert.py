@@ -24,9 +24,7 @@ def add_arguments(p) -> None:
 
 def run(args) -> int:
     out = Path(args.output)
-    kind = out.suffix.lower()
-    if kind not in (".npy", ".aedat4"):
-        raise SpikeLipError(f"{out}: unknown output type '{out.suffix or '(none)'}'; use .npy (DVS-Lip clip) or .aedat4")
+    kind = out.suffix.lower()  # .npy or .aedat4, checked when parsed
     if out.resolve() == Path(args.input).resolve():
         raise SpikeLipError(f"{out}: output would overwrite the input; choose another name")
     with open_file(args.input) as source:

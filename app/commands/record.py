@@ -45,11 +45,8 @@ def run(args) -> int:
         return 0
     if not args.output:
         raise SpikeLipError("give the output file: spikelip record OUT.aedat4")
-    out = Path(args.output)
-    if out.suffix.lower() != ".aedat4":
-        raise SpikeLipError(f"{out}: recordings are written as .aedat4; choose a name ending in .aedat4")
     source = _open_source(args)
-    return record(source, out, args.duration)
+    return record(source, Path(args.output), args.duration)
 
 
 def _open_source(args):

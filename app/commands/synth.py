@@ -38,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="make one continuous recording of these words instead of a dataset")
     parser.add_argument("--out", default=None, metavar="FILE.aedat4", type=output_file(".aedat4", what="sentence file"),
                         help="sentence mode: the AEDAT4 file to write (ground truth goes to FILE.json)")
-    parser.add_argument("--pause", default=None, metavar="S|MIN,MAX", type=_pause_text,
+    parser.add_argument("--pause", default=None, metavar="S|MIN,MAX", type=_pause,
                         help="sentence mode: seconds of rest between words, 0 < MIN <= MAX (default 0.3,0.7)")
 
 
@@ -74,7 +74,9 @@ def _sentence(args: argparse.Namespace) -> int:
         raise SpikeLipError("--sentence makes one recording; drop OUT_DIR and --clips-per-word")
     from stream.synthlip import generate_sentence
 
-    doc = generate_sentence(args.sentence, args.out, args.seed, pause_s=_pause(args.pause))
+    from stream.synthlip.sentence import PAUSE_S
+
+    doc = generate_sentence(args.sentence, args.out, args.seed, pause_s=args.pause or PAUSE_S)
     words = ", ".join(f"{w['word']} {(w['start_us'] - doc['t_start_us']) / 1e6:.2f}-"
                       f"{(w['end_us'] - doc['t_start_us']) / 1e6:.2f} s" for w in doc["words"])
     print(f"wrote {args.out} ({doc['events']} events, {(doc['t_end_us'] - doc['t_start_us']) / 1e6:.1f} s, "
@@ -82,30 +84,18 @@ def _sentence(args: argparse.Namespace) -> int:
     return 0
 
 
-def _pause(text: str | None) -> tuple[float, float]:
-    """--pause "S" or "MIN,MAX" -> (MIN, MAX) seconds; the generator's default without it."""
-    from stream.synthlip.sentence import PAUSE_S
-
-    if text is None:
-        return PAUSE_S
+def _pause(text: str) -> tuple[float, float]:
+    """--pause "S" or "MIN,MAX" -> (MIN, MAX) seconds with 0 < MIN <= MAX, checked when parsed."""
     try:
         values = [float(v) for v in text.split(",")]
     except ValueError:
         values = []
     if len(values) not in (1, 2) or not all(math.isfinite(v) for v in values):
-        raise SpikeLipError(f"--pause {text!r}: give seconds as S or MIN,MAX, e.g. --pause 0.3,0.7")
-    return values[0], values[-1]
-
-
-def _pause_text(text: str) -> str:
-    """--pause checked when parsed: S or MIN,MAX seconds with 0 < MIN <= MAX (the text comes back)."""
-    try:
-        lo, hi = _pause(text)
-    except SpikeLipError:
-        raise argparse.ArgumentTypeError(f"expected seconds as S or MIN,MAX (e.g. 0.3,0.7), got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected seconds as S or MIN,MAX (e.g. 0.3,0.7), got {text!r}")
+    lo, hi = values[0], values[-1]
     if not 0 < lo <= hi:
         raise argparse.ArgumentTypeError(f"expected 0 < MIN <= MAX seconds, got {text!r}")
-    return text
+    return lo, hi
 
 
 def word_list(text: str) -> list[str]:

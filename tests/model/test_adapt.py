@@ -65,7 +65,8 @@ def test_a_fifth_of_each_words_takes_is_held_out():
 
 @pytest.mark.slow
 def test_a_tiny_adapt_run_improves_a_shifted_toy_set(shifted, tmp_path):
-    result = adapt(AdaptConfig(data=str(shifted), out=str(tmp_path / "run"), method="bn", workers=0,
+    result = adapt(AdaptConfig(data=str(shifted), out=str(tmp_path / "run"), model=str(BUNDLED_MODEL),
+                               method="bn", workers=0,
                                progress=False), log=lambda line: None)
     m = result["metrics"]
     assert m["before"]["clips"] == m["after"]["clips"] == 3 * len(WORDS)
@@ -81,7 +82,8 @@ def test_a_tiny_adapt_run_improves_a_shifted_toy_set(shifted, tmp_path):
 
 @pytest.mark.slow
 def test_fine_tuning_keeps_the_best_epoch_on_the_held_out_takes(shifted, tmp_path):
-    result = adapt(AdaptConfig(data=str(shifted), out=str(tmp_path / "run"), method="readout", lr=1e-2,
+    result = adapt(AdaptConfig(data=str(shifted), out=str(tmp_path / "run"), model=str(BUNDLED_MODEL),
+                               method="readout", lr=1e-2,
                                minutes=1, max_epochs=3, workers=0, progress=False), log=lambda line: None)
     record = result["adapt"]
     assert record["epochs"] == 3 and len(record["history"]) == 3 and record["held_out_takes"] == len(WORDS)
