@@ -1,4 +1,5 @@
-"""Writes events to AEDAT4 files (events only, LZ4) through dv-processing's MonoCameraWriter.
+"""Writes events (and, optionally, APS frames) to LZ4 AEDAT4 files through dv-processing's
+MonoCameraWriter.
 
 A recording must survive the way recordings end in practice: an exception, Ctrl-C, SIGTERM
 from a service manager, or a crash. `AedatWriter` hands every `write()` to dv-processing as
@@ -30,6 +31,7 @@ import numpy as np
 
 from stream.errors import SpikeLipError
 from stream.events import EVENT_DTYPE, SensorSize, as_events
+from stream.frames import Frame
 
 # Stop writing while this much space is still free: enough for dv-processing to flush its
 # buffer and write the index, far from the abort it does on a full disk.
@@ -109,9 +111,12 @@ class AedatWriter:
     Timestamps must not go backwards for dv-processing, so each batch is sorted if needed and
     events older than what was already written are moved up to that time; `reordered` and
     `clamped` count them. Events outside the sensor are dropped and counted in `dropped`.
+    With `frames=True` the file also has a frame stream (a DAVIS recording): `write_frame()`
+    adds sensor-sized grey frames, each a packet in the order written, so events and frames
+    interleave in time as written; a frame older than the last one is skipped (`frames_skipped`).
     """
 
-    def __init__(self, path, sensor: SensorSize, camera_name: str = "SpikeLip") -> None:
+    def __init__(self, path, sensor: SensorSize, camera_name: str = "SpikeLip", frames: bool = False) -> None:
         self.path = Path(path)
         self.sensor = sensor
         self.camera_name = camera_name
@@ -120,6 +125,10 @@ class AedatWriter:
         self.reordered = 0
         self.clamped = 0
         self.dropped = 0
+        self.frames = frames
+        self.frames_written = 0
+        self.frames_skipped = 0
+        self._last_frame_t: int | None = None
         self._writer = None
         self._closed = False
         if sensor.width <= 0 or sensor.height <= 0 or sensor.width > 32767 or sensor.height > 32767:
@@ -128,9 +137,13 @@ class AedatWriter:
         dv = _dv()
         self._dv = dv
         try:
-            config = dv.io.MonoCameraWriter.EventOnlyConfig(
-                camera_name, (sensor.width, sensor.height), dv.CompressionType.LZ4
-            )
+            resolution = (sensor.width, sensor.height)
+            if frames:
+                config = dv.io.MonoCameraWriter.Config(camera_name, dv.CompressionType.LZ4)
+                config.addEventStream(resolution)
+                config.addFrameStream(resolution)
+            else:
+                config = dv.io.MonoCameraWriter.EventOnlyConfig(camera_name, resolution, dv.CompressionType.LZ4)
             self._writer = dv.io.MonoCameraWriter(str(self.path), config)
         except (RuntimeError, OSError, ValueError, TypeError) as e:
             raise SpikeLipError(f"{self.path}: cannot create the recording ({_first_line(e)})") from None
@@ -201,6 +214,28 @@ class AedatWriter:
             maxlen=0,
         )
         self._write_store(store, len(events), int(events["t"][-1]))
+
+    def write_frame(self, frame: Frame) -> None:
+        """One grey (H, W) uint8 sensor-sized frame; needs `frames=True`."""
+        if self._closed:
+            raise SpikeLipError(f"{self.path}: the recording is already closed")
+        if not self.frames:
+            raise ValueError("this recording has no frame stream: open the writer with frames=True")
+        image = frame.image
+        if image.dtype != np.uint8 or image.shape != (self.sensor.height, self.sensor.width):
+            raise ValueError(f"frames must be ({self.sensor.height}, {self.sensor.width}) uint8, not {image.shape} {image.dtype}")
+        t = int(frame.t_us)
+        if self._last_frame_t is not None and t < self._last_frame_t:
+            self.frames_skipped += 1
+            return
+        self._check_space_or_stop()
+        try:
+            with _signals_deferred():
+                self._writer.writeFrame(self._dv.Frame(t, np.ascontiguousarray(image)), "frames")
+                self.frames_written += 1
+        except (RuntimeError, IndexError, ValueError) as e:
+            raise SpikeLipError(f"{self.path}: writing failed ({_first_line(e)})") from None
+        self._last_frame_t = t
 
     def _prepare(self, ev: np.ndarray) -> np.ndarray:
         w, h = self.sensor.width, self.sensor.height

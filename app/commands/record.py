@@ -75,10 +75,14 @@ def record(source, out: Path, duration_s: float | None) -> int:
           file=sys.stderr)
     camera = getattr(source, "camera", None)  # a DV stream names the camera it carries
     camera = camera if isinstance(camera, str) and camera else source.name
-    with AedatWriter(out, source.sensor, camera_name=camera) as writer, finalise_on_sigterm():
+    frames = "frames" in source.streams  # a DAVIS: its APS frames are kept too (`--roi auto` finds faces in them)
+    source.want_frames = frames
+    with AedatWriter(out, source.sensor, camera_name=camera, frames=frames) as writer, finalise_on_sigterm():
         try:
             for batch in batches:
                 writer.write(batch)
+                for frame in source.take_frames():
+                    writer.write_frame(frame)
                 if getattr(source, "notice", None) != notice:  # a camera waited for after an unplug
                     notice = source.notice
                     print(f"spikelip record: {notice}", file=sys.stderr)
@@ -97,5 +101,6 @@ def record(source, out: Path, duration_s: float | None) -> int:
         raise SpikeLipError(failure + saved)
     for warning in source.warnings:
         print(f"spikelip record: warning: {warning}", file=sys.stderr)
-    print(f"{reason}: wrote {writer.events_written:,} events to {out}", file=sys.stderr)
+    saved = f" and {writer.frames_written:,} APS frames" if frames else ""
+    print(f"{reason}: wrote {writer.events_written:,} events{saved} to {out}", file=sys.stderr)
     return 0

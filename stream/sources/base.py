@@ -7,6 +7,7 @@ from typing import Iterator
 import numpy as np
 
 from stream.events import SensorSize
+from stream.frames import Frame
 
 
 class EventSource:
@@ -18,12 +19,15 @@ class EventSource:
     `binning` says how the binner should place bins: "floor" from the first event for
     recordings and cameras, "round" from t=0 for DVS-Lip clips (the reference binning).
     `live` sources deliver in real time by themselves and need no pacing.
+    A consumer that wants APS frames (where "frames" is in `streams`) sets `want_frames` before
+    iterating and calls `take_frames()` after each batch; otherwise no time goes into frames.
     """
 
     sensor: SensorSize
     name: str = "unknown"
     binning: str = "floor"
     live: bool = False
+    want_frames: bool = False
 
     def __init__(self) -> None:
         self.streams: list[str] = ["events"]
@@ -42,6 +46,12 @@ class EventSource:
         """Stream time reached by a live source while no events come (None: unknown), so
         silence still closes bins."""
         return None
+
+    def take_frames(self) -> list[Frame]:
+        """The frames that arrived since the last call, oldest first, no newer than the newest
+        event yielded so far (so they are in step with the events); only the newest
+        `stream.frames.FRAMES_KEPT` wait for a consumer. Sources without frames return []."""
+        return []
 
     def close(self) -> None:
         """Release files or devices; safe to call twice."""

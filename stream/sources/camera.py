@@ -16,6 +16,7 @@ import numpy as np
 
 from stream.errors import SpikeLipError
 from stream.events import EVENT_DTYPE, SensorSize
+from stream.frames import Frame, FrameQueue, grey, on_sensor
 from stream.sources.base import EventSource, LiveClock
 
 NO_CAMERA = (
@@ -24,6 +25,7 @@ NO_CAMERA = (
 )
 _V13 = np.dtype("V13")
 _IDLE_SLEEP_S = 0.001  # poll interval while the camera has nothing new
+_FRAMES_PER_POLL = 4  # frames fetched per event batch at most (a DAVIS makes a few per batch)
 
 
 class CameraDisconnected(SpikeLipError):
@@ -87,7 +89,9 @@ class CameraSource(EventSource):
 
     Iterating yields batches as they arrive and an empty batch after every `batch_timeout_s`
     of silence. `record_to` (an AedatWriter) receives each batch in the camera's own format,
-    without a conversion round trip, before it is yielded.
+    without a conversion round trip, before it is yielded. With `want_frames` set, a camera
+    with APS frames (a DAVIS) has them fetched between batches for `take_frames()` (and written
+    to `record_to` where it has a frame stream).
     """
 
     binning = "floor"
@@ -122,6 +126,10 @@ class CameraSource(EventSource):
         self.events_read = 0
         self._clock = LiveClock()
         self._closed = False
+        self._frames = FrameQueue()
+
+    def take_frames(self) -> list[Frame]:
+        return self._frames.take(self._clock.last_t)
 
     @staticmethod
     def _open(name: str | None):
@@ -171,12 +179,15 @@ class CameraSource(EventSource):
                 )
             try:
                 store = cam.getNextEventBatch()
+                ready = self._ready_frames(cam) if self.want_frames and "frames" in self.streams else ()
             except Exception as e:
                 yield from self._drain(cam)
                 raise CameraDisconnected(
                     f"camera {self.name}: stopped with an error after {self.events_read:,} events "
                     f"({str(e).splitlines()[0] if str(e) else type(e).__name__}); reconnect it and start again"
                 ) from None
+            for f in ready:
+                self._add_frame(f)
             if store is not None and len(store) > 0:
                 yield self._deliver(store)
                 last_yield = time.monotonic()
@@ -195,6 +206,24 @@ class CameraSource(EventSource):
         self.events_read += len(events)
         self._clock.saw(events)
         return events
+
+    @staticmethod
+    def _ready_frames(cam) -> list:
+        """The dv-processing frames the camera has ready (a few at most)."""
+        ready = []
+        for _ in range(_FRAMES_PER_POLL):
+            f = cam.getNextFrame()
+            if f is None:
+                break
+            ready.append(f)
+        return ready
+
+    def _add_frame(self, f) -> None:
+        """Queues a dv-processing frame, grey and in sensor coordinates (and records it)."""
+        frame = Frame(int(f.timestamp), on_sensor(grey(f.image), self.sensor, int(f.positionX), int(f.positionY)))
+        self._frames.put(frame)
+        if self.record_to is not None and self.record_to.frames:
+            self.record_to.write_frame(frame)
 
     def _drain(self, cam) -> Iterator[np.ndarray]:
         """Whatever the camera had buffered when it went away (bounded: it is not running)."""
@@ -219,8 +248,8 @@ class ReconnectingCamera(EventSource):
 
     On a disconnect it sets `notice`, yields an empty batch every `batch_timeout_s` (stream time
     goes on, so consumers see silence) and re-opens the camera by name every `retry_s` until
-    one with the same sensor is back. Timestamps stay monotonic across the gap. `_open(name)`
-    replaces `CameraSource(name)` in tests.
+    one with the same sensor is back. Timestamps stay monotonic across the gap (frames' too:
+    `want_frames` passes to each camera opened). `_open(name)` replaces `CameraSource(name)` in tests.
     """
 
     binning = "floor"
@@ -252,9 +281,16 @@ class ReconnectingCamera(EventSource):
         t, host = self._reached
         return t + int((time.monotonic() - host) * 1e6)
 
+    def take_frames(self) -> list[Frame]:
+        if self.camera is None:
+            return []
+        frames = self.camera.take_frames()
+        return [Frame(f.t_us + self._offset, f.image) for f in frames] if self._offset else frames
+
     def __iter__(self) -> Iterator[np.ndarray]:
         try:
             while True:
+                self.camera.want_frames = self.want_frames
                 try:
                     for batch in self.camera:
                         if len(batch):

@@ -16,7 +16,8 @@ Public API:
 Modules: phonemes (table, visemes, coarticulation), lexicon (words -> pronunciations, the CMU
 dictionary for words outside the 100), speakers (variation, seed streams), mouth
 (renderer), dvs (event camera model), render (words to events), dataset, sentence, samples
-(the demo's bundled recordings), build_phonemes (dev tool: rebuilds assets/phonemes.json).
+(the demo's bundled recordings), build_phonemes (dev tool: rebuilds assets/phonemes.json),
+photo (a real face as DAVIS frames and events, for `--roi auto`; imported on its own).
 """
 from stream.synthlip.dataset import generate_dataset
 from stream.synthlip.dvs import DvsConfig, DvsSimulator, frames_to_events

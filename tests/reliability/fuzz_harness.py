@@ -387,13 +387,15 @@ def _mutate_npy(s: Seed, op: str, arg: int, rng) -> bytes:
 
 def read_case(path: Path) -> dict:
     """The real reading path: open_file, every batch, sliced as a max-speed replay slices it and
-    binned at full sensor size."""
-    n = bins = 0
+    binned at full sensor size, with the APS frames taken as `--roi auto` takes them."""
+    n = bins = frames = 0
     try:
         with open_file(path) as source:
+            source.want_frames = True
             binner = Binner(source.sensor, rounding=source.binning)
             for batch, now_us in sliced(source, CHUNK_BINS * binner.bin_us, binner.max_gap_bins * binner.bin_us):
                 n += len(batch)
+                frames += len(source.take_frames())
                 bins += len(binner.push(batch)) + len(binner.advance(now_us))
             bins += len(binner.flush())
             warnings = list(source.warnings)
@@ -409,7 +411,7 @@ def read_case(path: Path) -> dict:
             "outcome": "traceback", "events": n,
             "message": f"{type(exc).__name__}: {exc} at {Path(where.filename).name}:{where.lineno}",
         }
-    return {"outcome": "partial" if warnings else "ok", "events": n, "bins": bins,
+    return {"outcome": "partial" if warnings else "ok", "events": n, "bins": bins, "frames": frames,
             "warnings": len(warnings), "skipped_bins": binner.skipped_bins}
 
 

@@ -34,6 +34,7 @@ def test_seeds_are_valid_and_complete(seeds):
     for name in loaded:
         r = fuzz.read_case(folder / name)
         assert r["outcome"] == "ok" and r["events"] == loaded[name].events, (name, r)
+        assert r["frames"] == (8 if name == "mixed.aedat4" else 0), (name, r)
 
 
 @pytest.mark.slow

@@ -13,15 +13,19 @@ def store(t0: int, n: int, width: int = 346) -> dv.EventStore:
 
 class FakeCamera:
     """The methods CameraSource uses, scripted: a list of batches (None = nothing yet), then
-    `unplug` (isRunning() false), or raise `error` from getNextEventBatch."""
+    `unplug` (isRunning() false), or raise `error` from getNextEventBatch. `frames` (a DAVIS):
+    dv.Frame objects getNextFrame hands out one a call (None where there is none yet)."""
 
-    def __init__(self, script, resolution=(346, 260), name="DVXplorer_DXA00093", error=None, after_unplug=()):
+    def __init__(self, script, resolution=(346, 260), name="DVXplorer_DXA00093", error=None, after_unplug=(),
+                 frames=None):
         self.script = list(script)
         self.after_unplug = list(after_unplug)
         self.resolution = resolution
         self.name = name
         self.error = error
         self.unplugged = False
+        self.frames = None if frames is None else list(frames)
+        self.frame_calls = 0
 
     def getEventResolution(self):
         return self.resolution
@@ -30,7 +34,11 @@ class FakeCamera:
         return self.name
 
     def isFrameStreamAvailable(self):
-        return False
+        return self.frames is not None
+
+    def getNextFrame(self):
+        self.frame_calls += 1
+        return self.frames.pop(0) if self.frames else None
 
     def isImuStreamAvailable(self):
         return True

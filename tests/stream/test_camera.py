@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from types import SimpleNamespace
 
+import cv2
 import dv_processing as dv
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from stream.errors import SpikeLipError
 from stream.events import EVENT_DTYPE, SensorSize
 from stream.sources import camera as camera_module
 from stream.sources.aedat4 import AedatFileSource
-from stream.sources.camera import CameraDisconnected, CameraSource, list_cameras
+from stream.sources.camera import CameraDisconnected, CameraSource, ReconnectingCamera, list_cameras
 from stream.writer import AedatWriter
 from camera_helpers import FakeCamera, store
 
@@ -125,3 +126,78 @@ def test_recording_on_the_side_survives_the_unplug(tmp_path):
 def test_camera_without_events_is_refused():
     with pytest.raises(SpikeLipError, match="no event output"):
         CameraSource(_camera=FakeCamera([], resolution=None))
+
+
+def davis_frames(*times):
+    """dv-processing frames of a colour DAVIS (BGR), one per time."""
+    rng = np.random.default_rng(len(times))
+    return [dv.Frame(t, rng.integers(0, 256, (260, 346, 3), dtype=np.uint8)) for t in times]
+
+
+def test_frames_come_in_step_with_the_events_and_are_recorded(tmp_path):
+    path = tmp_path / "davis.aedat4"
+    sent = davis_frames(T0 + 500, T0 + 1_500, T0 + 99_000)
+    cam = FakeCamera([store(T0, 300), store(T0 + 1_000, 600), store(T0 + 2_000, 10)], name="DAVIS346_00000499",
+                     frames=sent)
+    with AedatWriter(path, SensorSize(346, 260), "DAVIS346_00000499", frames=True) as w:
+        src = CameraSource(record_to=w, _camera=cam)
+        src.want_frames = True
+        assert "frames" in src.streams
+        taken, newest = [], None
+        with pytest.raises(CameraDisconnected):
+            for b in src:
+                newest = int(b["t"][-1]) if len(b) else newest
+                got = src.take_frames()
+                assert all(f.t_us <= newest for f in got)
+                taken.append([f.t_us for f in got])
+    assert [t for t in taken if t] == [[T0 + 500, T0 + 1_500]]  # the third is newer than every event
+    assert taken[0] == []  # the first batch ends before the first frame
+    assert w.frames_written == 3  # all three recorded, as they came
+    replay = AedatFileSource(path, want_frames=True)
+    assert sum(map(len, replay)) == 910
+    again = replay.take_frames()
+    assert [f.t_us for f in again] == [T0 + 500, T0 + 1_500]
+    assert np.array_equal(again[0].image, cv2.cvtColor(sent[0].image, cv2.COLOR_BGR2GRAY))
+
+
+def test_frames_are_not_fetched_unless_wanted():
+    cam = FakeCamera([store(T0, 300)], frames=davis_frames(T0 + 10))
+    src = CameraSource(_camera=cam)
+    with pytest.raises(CameraDisconnected):
+        for _ in src:
+            assert src.take_frames() == []
+    assert cam.frame_calls == 0
+
+
+def test_a_reconnected_camera_s_frames_follow_its_shifted_clock():
+    first = FakeCamera([store(T0, 100)], frames=davis_frames(T0 + 50))
+    second = FakeCamera([store(1_000, 100), store(2_000, 100)], frames=davis_frames(1_500),
+                        error=KeyboardInterrupt())  # its clock restarted
+    answers = [first, second]
+    src = ReconnectingCamera(batch_timeout_s=0.01, retry_s=0.05, _open=lambda name: CameraSource(_camera=answers.pop(0)))
+    src.want_frames = True
+    taken, events = [], []
+    with pytest.raises(KeyboardInterrupt):
+        for b in src:
+            events.append(b)
+            taken += src.take_frames()
+    t = np.concatenate(events)["t"]
+    assert len(t) == 300 and (np.diff(t) >= 0).all()
+    offset = int(t[100]) - 1_000
+    assert [f.t_us for f in taken] == [T0 + 50, 1_500 + offset]
+
+
+@pytest.mark.slow
+def test_spikelip_record_keeps_a_davis_cameras_frames(tmp_path, monkeypatch, capsys):
+    """`spikelip record` from a DAVIS saves its APS frames beside the events (what `--roi auto`
+    finds faces in on replay); the camera unplugged ends the run with the file finalised."""
+    from app.cli import main
+
+    cam = FakeCamera([store(T0, 300), store(T0 + 1_000, 600), store(T0 + 2_000, 10)], name="DAVIS346_00000499",
+                     frames=davis_frames(T0 + 500, T0 + 1_500))
+    monkeypatch.setattr(CameraSource, "_open", staticmethod(lambda name: cam))
+    out = tmp_path / "davis.aedat4"
+    assert main(["record", str(out)]) == 2  # the fake camera then unplugs: one line, file kept
+    replay = AedatFileSource(out, want_frames=True)
+    assert sum(map(len, replay)) == 910
+    assert [f.t_us for f in replay.take_frames()] == [T0 + 500, T0 + 1_500]

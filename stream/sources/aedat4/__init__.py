@@ -13,8 +13,8 @@ verifying them. A truncated file (no data table) it refuses outright. Nothing in
 interrupt that loop, and a structural pre-scan cannot see damage inside compressed payloads.
 
 So the reader walks the packet structure itself (reading only the 8-byte packet headers and
-seeking over frames, IMU and trigger packets) and decodes each event packet with a bounded,
-always-progressing decoder:
+seeking over frames, IMU and trigger packets; frames are decoded too when a consumer wants
+them) and decodes each event packet with a bounded, always-progressing decoder:
 
 * "native": liblz4's frame decoder through ctypes (or no decompression for uncompressed
   files) and a bounds-checked flatbuffer parse; the fast path (tens of M events/s).
@@ -29,7 +29,8 @@ stream, timestamps running backwards wholesale) raise `SpikeLipError`.
 
 The package follows that path, one module a step: `header` (magic, IOHeader, stream XML),
 `packets` (the packet walk and resynchronisation), `decoders` (native and `aedat`),
-`time_order` (repairing timestamps), `source` (AedatFileSource) and `info` (read_info).
+`time_order` (repairing timestamps), `frames` (APS frame packets), `source` (AedatFileSource)
+and `info` (read_info).
 """
 from stream.sources.aedat4.decoders import liblz4_available
 from stream.sources.aedat4.header import (

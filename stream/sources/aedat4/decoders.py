@@ -235,8 +235,9 @@ class _Stats:
         self.packet_bad_reasons[reason] = self.packet_bad_reasons.get(reason, 0) + 1
 
 
-def _native_chunks(f, header: AedatHeader, sid: int, stats: _Stats, end: _WalkEnd) -> Iterator[tuple]:
-    """(V13 view, timestamp view) of each event packet's events; valid until the next packet."""
+def _native_chunks(f, header: AedatHeader, sid: int, stats: _Stats, end: _WalkEnd, frames=None) -> Iterator[tuple]:
+    """(V13 view, timestamp view) of each event packet's events; valid until the next packet.
+    `frames` (an aedat4.frames._FrameSink, or None) takes the packets of its frame stream."""
     lz4 = _Lz4Frames() if header.compression in (1, 2) else None
     src = np.empty(1 << 20, np.uint8)
     # With a single event stream, a packet whose stream id is damaged is still recognisable
@@ -247,7 +248,7 @@ def _native_chunks(f, header: AedatHeader, sid: int, stats: _Stats, end: _WalkEn
             if psid == -1 and not lone:
                 stats.bad_packet("damaged packet header")
                 continue
-            if psid != sid and psid != -1:
+            if psid != sid and psid != -1 and (frames is None or psid != frames.sid):
                 continue
             if len(src) < psize:
                 src = np.empty(max(psize, 2 * len(src)), np.uint8)
@@ -264,8 +265,14 @@ def _native_chunks(f, header: AedatHeader, sid: int, stats: _Stats, end: _WalkEn
                         end.actual_size = lz4.consumed  # the walker checks where the next packet really is
                 else:
                     buf = view
+                if frames is not None and psid == frames.sid:
+                    frames.packet(memoryview(buf), len(buf))
+                    continue
                 start, count = _event_vector(memoryview(buf), len(buf))
             except _CorruptPacket as e:
+                if frames is not None and psid == frames.sid:
+                    frames.damaged(str(e))
+                    continue
                 stats.bad_packet("damaged packet header" if psid == -1 else str(e))
                 continue
             if psid == -1:
@@ -280,7 +287,7 @@ def _native_chunks(f, header: AedatHeader, sid: int, stats: _Stats, end: _WalkEn
             lz4.close()
 
 
-def _aedat_chunks(path: Path, f, header: AedatHeader, sid: int, stats: _Stats, end: _WalkEnd) -> Iterator[tuple]:
+def _aedat_chunks(path: Path, f, header: AedatHeader, sid: int, stats: _Stats, end: _WalkEnd, frames=None) -> Iterator[tuple]:
     """The same through the `aedat` decoder, stopped at the end of the validated packet chain."""
     try:
         import aedat
@@ -314,6 +321,8 @@ def _aedat_chunks(path: Path, f, header: AedatHeader, sid: int, stats: _Stats, e
             stats.bad_packet(str(e))
             continue
         if packet.get("stream_id") != sid:
+            if frames is not None and packet.get("stream_id") == frames.sid and "frame" in packet:
+                frames.decoded(packet["frame"])
             continue
         events = packet.get("events")
         if events is not None and len(events):

@@ -75,6 +75,11 @@ class AedatHeader:
             )
         return chosen
 
+    def frame_stream(self) -> StreamInfo | None:
+        """The APS frame stream ("frames", else the first one), or None where there is none."""
+        frames = sorted((s for s in self.streams.values() if s.type == "FRME"), key=lambda s: (s.name != "frames", s.id))
+        return frames[0] if frames else None
+
 
 def _open_checked(path: Path):
     try:

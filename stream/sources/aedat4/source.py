@@ -9,6 +9,7 @@ import numpy as np
 
 from stream.errors import SpikeLipError
 from stream.events import EVENT_DTYPE, SensorSize
+from stream.frames import Frame, FrameQueue
 from stream.sources.aedat4.decoders import (
     _V13,
     _aedat_chunks,
@@ -16,6 +17,7 @@ from stream.sources.aedat4.decoders import (
     _Stats,
     liblz4_available,
 )
+from stream.sources.aedat4.frames import _FrameSink
 from stream.sources.aedat4.header import (
     COMPRESSION_NAMES,
     _open_checked,
@@ -34,15 +36,17 @@ class AedatFileSource(EventSource):
     """Events of an AEDAT4 recording, in time-ordered batches of at most `batch_events`.
 
     Reads packet by packet (memory stays flat on any file size) and only the event stream;
-    frames, IMU and triggers are listed in `streams` and skipped. Damage yields what can be
-    read plus lines in `warnings`; see the package docstring. `decoder` picks the packet
-    decoder: "auto" (native where possible, else `aedat`), "native" or "aedat".
+    frames, IMU and triggers are listed in `streams` and skipped, frames only while
+    `want_frames` is off: set, it decodes the APS frame stream in the same walk for
+    `take_frames()`. Damage yields what can be read plus lines in `warnings`; see the package
+    docstring. `decoder` picks the packet decoder: "auto" (native where possible, else
+    `aedat`), "native" or "aedat".
     """
 
     binning = "floor"
     live = False
 
-    def __init__(self, path, batch_events: int = 100_000, decoder: str = "auto") -> None:
+    def __init__(self, path, batch_events: int = 100_000, decoder: str = "auto", want_frames: bool = False) -> None:
         super().__init__()
         if batch_events < 1:
             raise ValueError("batch_events must be positive")
@@ -66,6 +70,13 @@ class AedatFileSource(EventSource):
         self.decoder = "native" if (decoder == "native" or (decoder == "auto" and native_ok)) else "aedat"
         self._file = None
         self.stats = _Stats()
+        self.want_frames = want_frames
+        self._frame_stream = self.header.frame_stream()
+        self._frames = FrameQueue()
+        self._events_t: int | None = None  # newest event time yielded
+
+    def take_frames(self) -> list[Frame]:
+        return self._frames.take(self._events_t)
 
     def __repr__(self) -> str:
         return f"AedatFileSource({str(self.path)!r}, {self.sensor}, camera={self.name!r}, decoder={self.decoder!r})"
@@ -85,14 +96,19 @@ class AedatFileSource(EventSource):
         except OSError as e:
             raise SpikeLipError(f"{self.path}: cannot open the file ({e.strerror or e}); check the path") from None
         order = _TimeOrder(self.path, stats)
+        self._frames.clear()
+        self._events_t = None
+        sink = None
+        if self.want_frames and self._frame_stream is not None:
+            sink = _FrameSink(self._frame_stream.id, self.sensor, self._frames)
         w, h = self.sensor.width, self.sensor.height
         cap = self.batch_events
         carry = np.zeros(0, EVENT_DTYPE)
         try:
             if self.decoder == "native":
-                chunks = _native_chunks(f, self.header, self._stream.id, stats, end)
+                chunks = _native_chunks(f, self.header, self._stream.id, stats, end, sink)
             else:
-                chunks = _aedat_chunks(self.path, f, self.header, self._stream.id, stats, end)
+                chunks = _aedat_chunks(self.path, f, self.header, self._stream.id, stats, end, sink)
             buf = np.empty(cap, EVENT_DTYPE)
             fill = 0
             dirty = False  # some packet in `buf` is out of order or jumps by more than JUMP_US
@@ -124,6 +140,8 @@ class AedatFileSource(EventSource):
                 if prev_t is not None and not (prev_t <= t[0] <= prev_t + JUMP_US):
                     dirty = True
                 prev_t = int(t[-1])
+                if sink is not None:
+                    sink.event_t = prev_t
                 pos = 0
                 while pos < k:
                     m = min(k - pos, len(buf) - fill)
@@ -134,6 +152,7 @@ class AedatFileSource(EventSource):
                         out, carry = self._finish_batch(buf, order, w, h, final=False, dirty=dirty)
                         if len(out):
                             stats.events_out += len(out)
+                            self._events_t = int(out["t"][-1])
                             yield out
                         buf = np.empty(cap + len(carry), EVENT_DTYPE)
                         buf[: len(carry)] = carry
@@ -143,6 +162,7 @@ class AedatFileSource(EventSource):
                 out, _ = self._finish_batch(buf[:fill], order, w, h, final=True, dirty=dirty)
                 if len(out):
                     stats.events_out += len(out)
+                    self._events_t = int(out["t"][-1])
                     yield out
             self._end_warnings(end, stats)
             if end.reason == "end" and not _index_intact(f, self.header):
@@ -161,6 +181,8 @@ class AedatFileSource(EventSource):
                 raise SpikeLipError(f"{self.path}: no events could be read: {reason}; record again")
         finally:
             self._count_warnings(stats)
+            if sink is not None and sink.bad:
+                self.warnings.append(sink.warning(self.path))
             self.close()
 
     def _finish_batch(self, ev: np.ndarray, order: _TimeOrder, w: int, h: int, final: bool, dirty: bool):
