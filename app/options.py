@@ -104,9 +104,10 @@ def as_given(check):
     return checked
 
 
-# --roi keywords other than X,Y,W,H, each with the value `args.roi` takes for it (a later issue adds
-# "auto": a region found from the events), so that `spikelip ... --roi auto` parses like a rectangle.
-ROI_KEYWORDS: dict[str, object] = {}
+# --roi keywords other than X,Y,W,H, each with the value `args.roi` takes for it, so that
+# `spikelip ... --roi auto` parses like a rectangle.
+AUTO = "auto"  # a region that follows the mouth (stream.mouth_tracker)
+ROI_KEYWORDS: dict[str, object] = {AUTO: AUTO}
 ROI_FORMAT = "X,Y,W,H (four integers, X and Y >= 0, W and H > 0)"
 
 
@@ -127,6 +128,18 @@ def roi(text: str):
 
 
 roi.__name__ = "X,Y,W,H"
+
+
+def fixed_roi(text: str) -> Roi:
+    """--roi X,Y,W,H for commands that cut a fixed region (no model reads the words, so nothing
+    says when the crop may move)."""
+    if text.strip().lower() in ROI_KEYWORDS:
+        raise argparse.ArgumentTypeError(f"{text!r} follows the mouth while the model reads words (replay, demo, "
+                                         f"latency); this command needs {ROI_FORMAT}")
+    return roi(text)
+
+
+fixed_roi.__name__ = "X,Y,W,H"
 
 
 def _os_errors(check):
@@ -283,25 +296,40 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
-def add_spatial_arguments(p) -> None:
-    p.add_argument("--roi", metavar="X,Y,W,H", type=roi,
-                   help="region of interest in sensor pixels (top-left corner X, Y >= 0 and size W, H > 0); "
-                        "default: the centred 128 x 128 (times --scale) region of larger sensors")
+def add_spatial_arguments(p, follow: bool = True) -> None:
+    """--roi and --scale; `follow` allows `--roi auto` (commands where the model reads words)."""
+    auto = ("or auto: a 128 x 128 (times --scale) region that follows the mouth between words (found from the "
+            "events, and from APS frames where the input has them); ") if follow else ""
+    p.add_argument("--roi", metavar="X,Y,W,H|auto" if follow else "X,Y,W,H", type=roi if follow else fixed_roi,
+                   help="region of interest in sensor pixels (top-left corner X, Y >= 0 and size W, H > 0), "
+                        f"{auto}default: the centred 128 x 128 (times --scale) region of larger sensors")
     p.add_argument("--scale", type=positive_int, default=1, metavar="N",
                    help="integer downscale after cropping, >= 1 (e.g. 2 for a 640 x 480 DVXplorer)")
 
 
-def crop_for(sensor: SensorSize, args, default_crop: bool = True, origin=None) -> Crop:
+def crop_for(sensor: SensorSize, args, default_crop: bool = True, origin=None, frames: bool = False) -> Crop:
     """The crop the user asked for; without --roi/--scale, the default crop or none at all.
-    `origin` (the input file) starts the message when the ROI does not fit its sensor."""
+    `origin` (the input file) starts the message when the ROI does not fit its sensor. With
+    `--roi auto` a crop that follows the mouth, helped by a face detector when the input has
+    APS `frames`."""
     if args.roi is None and args.scale == 1 and not default_crop:
         return Crop(sensor, roi=Roi(0, 0, sensor.width, sensor.height))
+    if args.roi == AUTO:
+        from stream.mouth_tracker import following_crop
+
+        return following_crop(sensor, args.scale, frames)
     try:
         return Crop(sensor, roi=args.roi, scale=args.scale)
     except SpikeLipError as exc:
         if origin is None:
             raise
         raise SpikeLipError(f"{origin}: {exc}") from None
+
+
+def roi_text(crop: Crop) -> str:
+    """The crop as the terminal shows it: X,Y,W,H, or "auto" and where it is now."""
+    tracker = getattr(crop, "tracker", None)
+    return f"auto, now {crop.roi}" if tracker is not None else str(crop.roi)
 
 
 def add_disconnect_argument(p, default: str) -> None:

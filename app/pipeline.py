@@ -7,6 +7,8 @@ its stages, and the pipeline restarts the model after every committed word.
 from __future__ import annotations
 
 import gc
+import math
+from collections import deque
 import time
 from dataclasses import dataclass
 from typing import Iterator
@@ -20,9 +22,14 @@ from stream.binner import CHUNK_BINS, Binner, signed
 from stream.constants import BIN_US, INPUT_SIDE
 from stream.errors import SpikeLipError
 from stream.pacing import paced, sliced
-from stream.roi import Crop
+from stream.roi import Crop, Roi
 from stream.shedding import LoadShedder
 from stream.sources.base import EventSource
+
+
+# On finding speech the crop did not see, the pipeline reads this much again through the new crop
+# (the word that showed the mouth began at most a few bins before).
+REREAD_BINS = 24
 
 
 @dataclass
@@ -45,6 +52,8 @@ class StepResult:
     onset: bool = False  # a word began at this bin (the readout restarted)
     speaking: bool = True  # the lips are moving (always True when the stream is one word)
     level: float = 0.0  # smoothed events per bin, as the segmenter sees them
+    roi: Roi | None = None  # the region the bin's events came from (it moves with --roi auto)
+    reread: bool = False  # the crop moved onto speech it had missed; the last bins were read again through it
 
     @property
     def latency_ms(self) -> float:
@@ -119,6 +128,12 @@ class Pipeline:
         self._end_s: float | None = None  # end of the last bin stepped, from origin_us
         self._stop = False
         self._restart = False
+        self._moved: tuple[int, Roi] | None = None  # (from when, the ROI before) of the last crop move
+        self._history: deque[tuple[int, np.ndarray]] = deque()  # recent (bin, whole-sensor events), to read again
+        self._frames: deque = deque(maxlen=8)  # APS frames handed out by the source, not yet due
+        tracker = getattr(self.crop, "tracker", None)
+        if tracker is not None and tracker.finder is not None:
+            source.want_frames = True  # APS frames help find the face
 
     @property
     def events_dropped(self) -> int:
@@ -156,12 +171,10 @@ class Pipeline:
             if self.shedder is not None and now_us is not None:
                 share = self._event_s / (self._event_s + self._step_s) if self._event_s else 0.0
                 events = self.shedder(events, self.lag_us(now_us, t_available), share)
-            closed = [self.binner.push(self.crop(events))]
-            if now_us is not None:
-                closed.append(self.binner.advance(now_us))
             event_s = time.perf_counter() - t_available
             step_s = 0.0
-            for bins in closed:
+            for bins, binned_s in self._binned(events, now_us):
+                event_s += binned_s
                 for index, frame in zip(bins.index, bins.frames):
                     result, state = self._step(int(index), frame, state, t_available)
                     step_s += result.t_published - result.t_binned
@@ -175,6 +188,74 @@ class Pipeline:
         for index, frame in zip(tail.index, tail.frames):
             result, state = self._step(int(index), frame, state, time.perf_counter())
             yield result
+
+    def _binned(self, events: np.ndarray, now_us: int | None):
+        """Crop and bin a slice, yielding (closed bins, seconds it took). With a crop that follows
+        the mouth, one bin's events at a time: a move decided at one bin then applies from the
+        same later bin whatever the slice sizes (live, paced or as fast as possible)."""
+        tracker = getattr(self.crop, "tracker", None)
+        for piece, index in self._per_bin(events) if tracker is not None else ((events, None),):
+            t0 = time.perf_counter()
+            if tracker is not None:
+                tracker.see(piece, index)
+                self._see_frames(tracker, int(piece["t"][-1]))
+                self._history.append((index, piece))
+                while self._history[0][0] < index - REREAD_BINS:
+                    self._history.popleft()
+            bins = self.binner.push(self.crop(piece))
+            yield bins, time.perf_counter() - t0
+        if tracker is not None and now_us is not None:
+            self._see_frames(tracker, now_us)
+        if now_us is not None:
+            t0 = time.perf_counter()
+            yield self.binner.advance(now_us), time.perf_counter() - t0
+
+    def _see_frames(self, tracker, upto_us: int) -> None:
+        """Hand the tracker the APS frames up to stream time `upto_us` (a source hands out a
+        whole batch's frames at once)."""
+        if tracker.finder is None:
+            return
+        self._frames.extend(self.source.take_frames())
+        while self._frames and self._frames[0].t_us <= upto_us:
+            tracker.see_frame(self._frames.popleft())
+
+    def _per_bin(self, events: np.ndarray):
+        """(events of one bin, its index) for each bin a time-ordered slice touches."""
+        if len(events) == 0:
+            return
+        if self.binner.t0 is None:  # the whole sensor's first event, not the first inside the crop
+            self.binner.t0 = int(events["t"][0])
+        index = self.binner.bin_index(events["t"])
+        cuts = np.flatnonzero(np.diff(index)) + 1
+        for start, piece in zip(np.concatenate([[0], cuts]), np.split(events, cuts)):
+            yield piece, int(index[start])
+
+    def _reread(self, index: int, target: Roi):
+        """The tracker found speech outside the crop: move the crop now and read the last
+        REREAD_BINS bins again through it, from rest and without results (those bins were
+        published), so the word that showed where the mouth is is read too. Returns the model
+        state and a word committed meanwhile (rare: a whole word within the bins)."""
+        self.crop.move(target)
+        self._moved = None
+        first = index - REREAD_BINS + 1
+        earlier = Binner(self.crop.sensor, bin_us=self.binner.bin_us, rounding=self.binner.rounding, t0=self.binner.t0)
+        earlier.restart_at(first)
+        later = [(i, piece) for i, piece in self._history if i > index]
+        closed = [earlier.push(self.crop(piece)) for i, piece in self._history if first <= i <= index]
+        closed.append(earlier.advance(math.ceil(float(self.binner.bin_start_us(index + 1)))))
+        state = self.model.initial_state(batch_size=1)
+        self.words.reset()
+        word = None
+        for bins in closed:
+            for i, frame in zip(bins.index, bins.frames):
+                with torch.inference_mode():
+                    logits, state = self.model.step(model_input(frame), state)
+                t_s = (float(self.binner.bin_start_us(i)) - self.origin_us) / 1e6
+                word = self.words.step(logits[0], int(frame.sum()), t_s) or word
+        self.binner.restart_at(index + 1)  # the bins after `index` again through the new crop
+        for _, piece in later:
+            self.binner.push(self.crop(piece))  # closes only empty bins, which the caller steps as they were
+        return state, word
 
     def _slices(self):
         if self.source.live:
@@ -214,6 +295,22 @@ class Pipeline:
         else:
             word = self.words.step(logits[0], events, t_s)
             onset, speaking, level = self.words.onset, self.words.speaking, self.words.level
+        roi = self.crop.roi
+        if self._moved is not None and start_us < self._moved[0]:
+            roi = self._moved[1]  # the crop moves from a later bin on
+        tracker = getattr(self.crop, "tracker", None)
+        reread = False
+        if tracker is not None and self.words is not None:
+            # the crop moves where no word can be starting: below the segmenter's offset level
+            settled = not speaking and level < self.words.segmenter.off_rate
+            if (target := tracker.step(index, speaking, settled)) is not None:
+                if tracker.missed_speech:
+                    state, word = self._reread(index, target)
+                    reread = True
+                else:
+                    at_us = math.ceil(float(self.binner.bin_start_us(index + 2)))
+                    self._moved = (at_us, self.crop.roi)
+                    self.crop.move(target, at_us)
         top5 = self.readout.top(5)
         self.steps += 1
         if word is not None:
@@ -234,6 +331,8 @@ class Pipeline:
             onset=onset,
             speaking=speaking,
             level=level,
+            roi=roi,
+            reread=reread,
         )
         result.t_published = time.perf_counter()
         return result, state

@@ -398,6 +398,28 @@ def adapt(d: dict) -> str:
     ])
 
 
+def roi_auto(d: dict) -> str:
+    rows = [[name, f"{r['right']} of {r['words']}", f(r["error_px_p50"], 1), f(r["error_px_p90"], 1),
+             f(r["moves_in_words"]), f(r["rereads"])] for name, r in d["runs"].items()]
+    aps = d.get("aps")
+    parts = [
+        "### A region that follows the mouth",
+        (f"`--roi auto` against the fixed centred crop, {len(d['seeds'])} SynthLip sentences of 10 words "
+         f"(all 100 words), mouth moved 60-110 px and drifting {d['drift_px']:g} px; the background motion is a "
+         f"bar as busy as speech sliding far from the face from the second word on. Goal: {d['goal']}: "
+         f"{'met' if d['goal_met'] else 'not met'} (worst sentence {d['worst_sentence_difference']:+d})."),
+        table(["input / crop", "words right", "crop to mouth p50 (px)", "p90 (px)", "moves during words",
+               "re-reads"], rows),
+    ]
+    if aps:
+        parts.append(
+            f"APS frames: a real face (photo) placed as above and drifting {d['drift_px']:g} px, no speech, "
+            f"{aps['recordings']} recordings: crop placed after {f(aps['placed_ms_p50'], 0)} ms (p50), crop to "
+            f"mouth p50 {f(aps['error_px_p50'], 1)} px, p90 {f(aps['error_px_p90'], 1)} px.")
+    parts.append(source(d, d["command"]))
+    return "\n\n".join(parts)
+
+
 def trainability(d: dict) -> str:
     rows = []
     for name, v in d["variants"].items():
@@ -515,8 +537,9 @@ speech but start words on head motion during long rests ([segmenter](notes/segme
 
 NEW_DOMAIN = """## A new face and a new camera
 
-How much a change of camera, face or distance costs the model, and what `spikelip adapt` wins
-back ([adapt notes](notes/adapt.md))."""
+How much a change of camera, face or distance costs the model, what `spikelip adapt` wins
+back ([adapt notes](notes/adapt.md)), and how well `--roi auto` finds and follows the mouth
+([roi-auto notes](notes/roi-auto.md))."""
 
 OTHER = """## Other probes
 
@@ -536,13 +559,13 @@ SECTIONS = [
     (THROUGHPUT, ["binning", "aedat4", "synth"]),
     (RELIABILITY, ["soak", "fuzz"]),
     (WORDS, ["segmenter", "sentences", "readouts"]),
-    (NEW_DOMAIN, ["robustness", "adapt"]),
+    (NEW_DOMAIN, ["robustness", "adapt", "roi_auto"]),
     (OTHER, ["idle", "int8", "trainability"]),
 ]
 RENDER = {"model_step": model_step, "runtime": runtime, "latency": latency, "onnx_threads": onnx_threads,
           "idle": idle, "int8": int8, "binning": binning, "aedat4": aedat4, "synth": synth, "fuzz": fuzz,
           "segmenter": segmenter, "sentences": sentences, "readouts": readouts, "trainability": trainability,
-          "adapt": adapt}
+          "adapt": adapt, "roi_auto": roi_auto}
 
 
 def load(results: Path) -> dict[str, dict]:

@@ -143,6 +143,14 @@ class Binner:
         self._next = last
         return _concat(out, closed)
 
+    def restart_at(self, index: int) -> None:
+        """Forget the open bin and emit from bin `index` on, on the same time grid (a caller
+        reads events from there again, through another crop)."""
+        self._pending = np.zeros_like(self._pending)
+        self._pending_idx = []
+        self._open = False
+        self._next = int(index)
+
     def advance(self, t_us: int) -> Bins:
         """Stream time has reached `t_us` with no further events: emit the bins that ended."""
         if self.t0 is None:

@@ -19,7 +19,7 @@ def add_arguments(p) -> None:
     p.add_argument("output", type=output_file(".npy", ".aedat4", create_folders=True, what="output"),
                    help="OUT.npy (DVS-Lip clip: 128 x 128, time from the first event; e.g. DIR/train/<word>/0.npy "
                         "for `spikelip adapt`) or OUT.aedat4; missing folders are created")
-    add_spatial_arguments(p)
+    add_spatial_arguments(p, follow=False)
 
 
 def run(args) -> int:

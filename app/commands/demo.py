@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from app.commands.replay import display_available
 from app.models import RUNTIMES, load_model
-from app.options import add_connect_argument, add_disconnect_argument, add_spatial_arguments, crop_for, model_spec
+from app.options import add_connect_argument, add_disconnect_argument, add_spatial_arguments, crop_for, model_spec, roi_text
 from app.pipeline import Pipeline
 
 NAME = "demo"
@@ -34,8 +34,8 @@ def run(args) -> int:
 
     net, words, description, _ = load_model(args.model, runtime=args.runtime)
     with _open_source(args) as source:
-        crop = crop_for(source.sensor, args)
-        print(f"live from {source.name} ({source.sensor}, ROI {crop.roi}) with model {description}; "
+        crop = crop_for(source.sensor, args, frames="frames" in source.streams)
+        print(f"live from {source.name} ({source.sensor}, ROI {roi_text(crop)}) with model {description}; "
               "words print as the lips stop; Ctrl-C to stop")
         notice = None
         pipeline = Pipeline(source, net, Readout(words), crop=crop)  # a word per stretch of moving lips

@@ -15,6 +15,7 @@ from pathlib import Path
 from app.latency import CLOCK_SYNC_S, DEADLINE_MS, WordClock, binned_frames, compare, measure
 from app.models import RUNTIMES, load_model, use_streaming_threads
 from app.options import (
+    AUTO,
     add_connect_argument,
     add_spatial_arguments,
     as_given,
@@ -27,6 +28,7 @@ from app.options import (
     model_spec,
     non_negative_float,
     positive_float,
+    roi_text,
     shown,
     writable_path,
 )
@@ -83,13 +85,13 @@ def run(args) -> int:
     net, words, description, runtime = load_model(args.model, runtime=args.runtime)
     source, label, truth = _open_source(args)
     with source:
-        crop = crop_for(source.sensor, args)
+        crop = crop_for(source.sensor, args, frames="frames" in source.streams)
         speed = args.speed or None
         pipeline = Pipeline(source, net, Readout(words), crop=crop, speed=speed,
                             max_lag_us=(args.max_lag_ms * 1e3) or None)
         clock = WordClock(truth) if truth else None
         duration = args.duration if args.duration else (10.0 if source.live or args.synthetic else None)
-        print(f"measuring {label} ({source.sensor}, ROI {crop.roi}) with {description}, "
+        print(f"measuring {label} ({source.sensor}, ROI {roi_text(crop)}) with {description}, "
               f"speed {'max' if not speed else f'{speed:g}x'}" + (f", {duration:g} s" if duration else ""), flush=True)
         camera_clock = "if_synchronised" if args.connect is not None else source.live and args.camera is not None
         report = measure(pipeline, duration, clock, camera_clock=camera_clock)
@@ -141,6 +143,8 @@ def _run_compare(args) -> int:
         for r in runtimes:
             net, words, description, _ = load_model(spec, quiet=True, runtime=r)
             runners[f"{m} / {r}"] = (net, words)
+    if args.roi == AUTO:
+        raise SpikeLipError("--roi auto with --compare: the comparison bins a fixed region; give --roi X,Y,W,H")
     source, label, _ = _open_source(args)
     with source:
         crop = crop_for(source.sensor, args)

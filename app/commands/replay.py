@@ -19,6 +19,7 @@ from app.options import (
     model_spec,
     non_negative_float,
     output_file,
+    roi_text,
     shown,
     writable_path,
 )
@@ -81,11 +82,11 @@ def run_headless(path: Path, args) -> int:
 
     # SIGTERM unwinds like Ctrl-C, so the JSONL file keeps every step written before it
     with open_file(path) as source, finalise_on_sigterm():
-        crop = crop_for(source.sensor, args, origin=path)
+        crop = crop_for(source.sensor, args, origin=path, frames="frames" in source.streams)
         pipeline = Pipeline(source, net, Readout(words), crop=crop, speed=args.speed or None)
         one_word = pipeline.words is None  # a clip is judged whole; a recording word by word, as in the window
         truth = read_word_times(path)
-        print(f"replaying {shown(path)} ({source.sensor} {source.name}, ROI {crop.roi} -> {crop.sensor}) "
+        print(f"replaying {shown(path)} ({source.sensor} {source.name}, ROI {roi_text(crop)} -> {crop.sensor}) "
               f"with model {description}, speed {'max' if not args.speed else f'{args.speed:g}x'}")
         with _jsonl_errors(args.jsonl):
             out = open(args.jsonl, "w") if args.jsonl else None
@@ -121,6 +122,8 @@ def run_headless(path: Path, args) -> int:
             print(f"warning: fell behind real time and dropped {pipeline.events_dropped:,} of {pipeline.events_in:,} "
                   f"events ({pipeline.events_dropped / pipeline.events_in:.1%}) to catch up, so the words read may "
                   "differ from a full read; --speed 0 reads every event")
+        if (tracker := getattr(crop, "tracker", None)) is not None:
+            print(f"ROI auto: moved {tracker.moves} time{'s' * (tracker.moves != 1)}, ends at {crop.roi}")
         if pipeline.binner.skipped_bins:
             b = pipeline.binner
             print(f"warning: {path}: skipped {b.skipped_bins:,} empty bins ({b.skipped_bins * b.bin_us / 1e6:,.1f} s) "

@@ -40,6 +40,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="sentence mode: the AEDAT4 file to write (ground truth goes to FILE.json)")
     parser.add_argument("--pause", default=None, metavar="S|MIN,MAX", type=_pause,
                         help="sentence mode: seconds of rest between words, 0 < MIN <= MAX (default 0.3,0.7)")
+    parser.add_argument("--mouth", default=None, metavar="X,Y", type=_point(non_negative=True),
+                        help="sentence mode: where the mouth is on the 346 x 260 sensor, pixels >= 0 (default its centre)")
+    parser.add_argument("--drift", default=None, metavar="DX,DY", type=_point(non_negative=False),
+                        help="sentence mode: pixels the head moves, steadily, over the recording (default 0,0)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -48,9 +52,10 @@ def run(args: argparse.Namespace) -> int:
     if args.out is not None:
         raise SpikeLipError("--out is for sentence mode: add --sentence \"WORD WORD ...\", "
                             "or give OUT_DIR for a dataset")
-    if args.pause is not None:
-        raise SpikeLipError("--pause is for sentence mode (--sentence \"WORD WORD ...\" --out FILE.aedat4): "
-                            "a dataset's clips hold one word each")
+    for option, value in (("--pause", args.pause), ("--mouth", args.mouth), ("--drift", args.drift)):
+        if value is not None:
+            raise SpikeLipError(f"{option} is for sentence mode (--sentence \"WORD WORD ...\" --out FILE.aedat4): "
+                                "a dataset's clips are 128 x 128 crops of one word each")
     if args.out_dir is None:
         raise SpikeLipError("give OUT_DIR and --clips-per-word N for a dataset, "
                             "or --sentence \"...\" --out FILE.aedat4 for a recording")
@@ -76,7 +81,8 @@ def _sentence(args: argparse.Namespace) -> int:
 
     from stream.synthlip.sentence import PAUSE_S
 
-    doc = generate_sentence(args.sentence, args.out, args.seed, pause_s=args.pause or PAUSE_S)
+    doc = generate_sentence(args.sentence, args.out, args.seed, pause_s=args.pause or PAUSE_S,
+                            mouth=args.mouth, drift_px=args.drift or (0.0, 0.0))
     words = ", ".join(f"{w['word']} {(w['start_us'] - doc['t_start_us']) / 1e6:.2f}-"
                       f"{(w['end_us'] - doc['t_start_us']) / 1e6:.2f} s" for w in doc["words"])
     print(f"wrote {args.out} ({doc['events']} events, {(doc['t_end_us'] - doc['t_start_us']) / 1e6:.1f} s, "
@@ -96,6 +102,22 @@ def _pause(text: str) -> tuple[float, float]:
     if not 0 < lo <= hi:
         raise argparse.ArgumentTypeError(f"expected 0 < MIN <= MAX seconds, got {text!r}")
     return lo, hi
+
+
+def _point(non_negative: bool):
+    """X,Y as two finite numbers (pixels), checked when parsed."""
+    def point(text: str) -> tuple[float, float]:
+        try:
+            values = [float(v) for v in text.split(",")]
+        except ValueError:
+            values = []
+        if len(values) != 2 or not all(math.isfinite(v) for v in values):
+            raise argparse.ArgumentTypeError(f"expected two numbers X,Y (pixels), got {text!r}")
+        if non_negative and min(values) < 0:
+            raise argparse.ArgumentTypeError(f"expected X,Y >= 0 (pixels from the top-left corner), got {text!r}")
+        return values[0], values[1]
+    point.__name__ = "X,Y"
+    return point
 
 
 def word_list(text: str) -> list[str]:

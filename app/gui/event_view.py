@@ -22,6 +22,7 @@ class EventView(QtWidgets.QWidget):
     """Feed it raw events with `add`, paint with `refresh`; emits `roi_changed` after a drag."""
 
     roi_changed = QtCore.pyqtSignal(object)  # Roi
+    auto_changed = QtCore.pyqtSignal(bool)  # the "Auto" box: the ROI follows the mouth
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -49,6 +50,7 @@ class EventView(QtWidgets.QWidget):
         self.roi_label = _label("ROI", theme.ACCENT)
         self.plot.addItem(self.roi_label)
         self.roi_item: pg.ROI | None = None
+        self._shown: Crop | None = None  # the crop drawn
 
         self.decay_slider = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
         self.decay_slider.setRange(0, 95)
@@ -60,12 +62,18 @@ class EventView(QtWidgets.QWidget):
             f"<span style='color:{theme.css(theme.ON)}'>■</span> ON &nbsp; "
             f"<span style='color:{theme.css(theme.OFF)}'>■</span> OFF"
         )
+        self.auto_box = QtWidgets.QCheckBox("Auto ROI")
+        self.auto_box.setToolTip("Let the ROI follow the mouth: found from the events (and the APS frames of a DAVIS), "
+                                 "moved only between words. Dragging the ROI turns it off.")
+        self.auto_box.toggled.connect(self.auto_changed)
         controls = QtWidgets.QHBoxLayout()
         controls.addWidget(legend)
         controls.addSpacing(12)
         controls.addWidget(QtWidgets.QLabel("Trail"))
         controls.addWidget(self.decay_slider, 1)
         controls.addWidget(self.decay_label)
+        controls.addSpacing(12)
+        controls.addWidget(self.auto_box)
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.graphics, 1)
@@ -95,8 +103,22 @@ class EventView(QtWidgets.QWidget):
         self.roi_item = roi
         self.show_crop(crop)
 
+    def set_auto(self, on: bool) -> None:
+        """Tick or clear the "Auto" box without emitting `auto_changed`."""
+        blocked = self.auto_box.blockSignals(True)
+        self.auto_box.setChecked(on)
+        self.auto_box.blockSignals(blocked)
+
+    def show_roi(self, roi: Roi) -> None:
+        """The ROI moved by itself (Auto): draw it there, same size."""
+        if self.roi_item is None or self._shown is None or self._shown.roi == roi:
+            return
+        crop = Crop(self.sensor, roi=roi, scale=self._shown.scale)
+        self.show_crop(crop)
+
     def show_crop(self, crop: Crop) -> None:
         """Draw the ROI and, inside it, the centred 88 x 88 of the binned frame."""
+        self._shown = crop
         r, s = crop.roi, crop.scale
         if self.roi_item is not None:
             self.roi_item.setPos((r.x, r.y), update=False, finish=False)

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from PyQt6 import QtCore
 
+from app.options import AUTO
 from stream.constants import MOUTH_SIDE
 from stream.errors import SpikeLipError
 from stream.events import SensorSize
+from stream.mouth_tracker import following_crop
 from stream.roi import Crop, Roi
 from stream.sources.base import EventSource
 
 GROUP = "roi/"
+AUTO_KEY = GROUP + "auto"  # "true" while the window's "Auto" box is ticked
 
 
 def crop_for_roi(sensor: SensorSize, roi: Roi) -> Crop:
@@ -28,11 +31,16 @@ def snapshot(settings: QtCore.QSettings) -> dict[str, str]:
     return {k: str(settings.value(k)) for k in settings.allKeys() if k.startswith(GROUP)}
 
 
-def choose_crop(cli_crop: tuple[Roi | None, int] | None, remembered: dict[str, str], source: EventSource) -> Crop:
-    """Called by the worker once the source is open and its camera name and sensor are known."""
+def choose_crop(cli_crop: tuple[Roi | str | None, int] | None, remembered: dict[str, str], source: EventSource) -> Crop:
+    """Called by the worker once the source is open and its camera name and sensor are known.
+    `--roi auto`, or the window's "Auto" box left ticked, gives a crop that follows the mouth."""
     if cli_crop is not None:
         roi, scale = cli_crop
+        if roi == AUTO:
+            return following_crop(source.sensor, scale, frames="frames" in source.streams)
         return Crop(source.sensor, roi=roi, scale=scale)
+    if remembered.get(AUTO_KEY) == "true":
+        return following_crop(source.sensor, frames="frames" in source.streams)
     saved = remembered.get(key(source.name, source.sensor))
     if saved:
         try:
@@ -40,3 +48,4 @@ def choose_crop(cli_crop: tuple[Roi | None, int] | None, remembered: dict[str, s
         except SpikeLipError:  # a ROI for a sensor setting that no longer fits: fall back
             pass
     return Crop(source.sensor)
+

@@ -74,17 +74,21 @@ def frame_indices(motion: np.ndarray, px_per_frame: float, max_frame_ms: float) 
 
 def render_segments(segments: Segments, duration_s: float, speaker: Speaker, session: Session,
                     seed: list, size=(128, 128), centre=None, dvs: DvsConfig | None = None,
-                    px_per_frame: float = 1.25, max_frame_ms: float = 25.0, blur_sigma: float = 0.8):
+                    px_per_frame: float = 1.25, max_frame_ms: float = 25.0, blur_sigma: float = 0.8,
+                    drift_px: tuple[float, float] = (0.0, 0.0)):
     """Render a segment sequence of `duration_s` seconds to events (t from 0, in microseconds).
 
     `seed` is a list of ints; head motion and camera noise use their own streams of it.
-    Returns (events, times_s, params, frame_times_s).
+    `drift_px` moves the head steadily by (dx, dy) pixels over the whole duration.
+    Returns (events, times_s, params, frame_times_s, pose) with pose (N, 4) on the 1 ms grid.
     """
     times = np.arange(0.0, duration_s + GRID_S / 2, GRID_S)
     params = articulate(trajectory(segments, times), speaker, session)
     motion_rng = np.random.default_rng(list(seed) + [1])
     dvs_rng = np.random.default_rng(list(seed) + [2])
     pose = head_motion(motion_rng, times, session.head_amp_px, session.head_amp_deg)
+    if any(drift_px):
+        pose[:, :2] += np.outer(times / max(duration_s, GRID_S), drift_px)
     idx = frame_indices(motion_px(params, pose, speaker), px_per_frame, max_frame_ms)
     if centre is None:
         centre = (size[0] / 2, size[1] / 2)
@@ -97,7 +101,7 @@ def render_segments(segments: Segments, duration_s: float, speaker: Speaker, ses
     for k, i in enumerate(idx):
         sim.step(log_intensity(face.render(k)), times[i] * 1e6)
     duration_us = int(round(duration_s * 1e6))
-    return sim.events(duration_us), times, params, times[idx]
+    return sim.events(duration_us), times, params, times[idx], pose
 
 
 def _as_speaker(speaker, seed) -> Speaker:
@@ -138,7 +142,7 @@ def render_word(word: str, speaker: Speaker | int, seed, *, noise: bool = True, 
                         hot_pixels=session.hot_pixels)
     if not noise:
         dvs = dvs.noiseless()
-    events, times, params, ftimes = render_segments(
+    events, times, params, ftimes, _ = render_segments(
         segs, duration, speaker, session, seq + [7], (128, 128), None, dvs, **render_options)
     return Rendered(events, int(round(duration * 1e6)), times, params, ftimes, [(session.pre_s, end)],
                     speaker, session, phones)

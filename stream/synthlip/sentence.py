@@ -2,9 +2,12 @@
 
 The face is rendered on the whole sensor (DAVIS346, 346 x 260 by default) with the mouth near
 the centre, so that the sensor's centred 128 x 128 crop (the default ROI) shows the mouth as
-the DVS-Lip clips do. Beside `FILE.aedat4` goes `FILE.json`: per word its `word`, `label`,
-`start_us` and `end_us` (onset and end of the mouth movement, in the file's timestamps), plus
-the seed and the sensor size. Any word with a pronunciation can be said (see `lexicon`); `label`
+the DVS-Lip clips do; `mouth` places it anywhere else and `drift_px` moves the head steadily
+over the recording (a test of a region that follows the mouth). Beside `FILE.aedat4` goes
+`FILE.json`: per word its `word`, `label`, `start_us` and `end_us` (onset and end of the mouth
+movement, in the file's timestamps), the seed, the sensor size, `mouth_roi` (the 128 x 128 crop
+centred on the mouth's starting place) and `mouth_track` ([t_us, x, y] of the mouth centre every
+`TRACK_US`). Any word with a pronunciation can be said (see `lexicon`); `label`
 is the word's DVS-Lip label (its index in assets/words.txt), null for a word outside the 100.
 """
 from __future__ import annotations
@@ -28,6 +31,7 @@ T0_US = 1_700_000_000_000_000
 PACKET_US = 10_000
 MOVE_PX = 0.5  # a word's movement starts/ends where the mouth is this far from rest
 PAUSE_S = (0.3, 0.7)  # rest between words, seconds: the range of natural speech
+TRACK_US = 50_000
 
 
 def _movement_px(params: np.ndarray, rest: np.ndarray, half_width: float, aperture: float) -> np.ndarray:
@@ -37,11 +41,14 @@ def _movement_px(params: np.ndarray, rest: np.ndarray, half_width: float, apertu
 
 
 def generate_sentence(words, out_path, seed: int, sensor: SensorSize = SensorSize(346, 260),
-                      speaker_id: int | None = None, pause_s: tuple[float, float] = PAUSE_S) -> dict:
+                      speaker_id: int | None = None, pause_s: tuple[float, float] = PAUSE_S,
+                    mouth: tuple[float, float] | None = None, drift_px: tuple[float, float] = (0.0, 0.0)) -> dict:
     """Write one sentence of `words` (a list or a space-separated string) to `out_path` (AEDAT4).
 
     The rest between two words lasts uniformly `pause_s` seconds (long pauses test how the app
-    waits at rest). Returns the ground truth that is also written to the `.json` beside it.
+    waits at rest). `mouth` is the mouth's place (x, y) on the sensor (default its centre);
+    `drift_px` the head's steady motion over the recording. Returns the ground truth that is also
+    written to the `.json` beside it.
     """
     if isinstance(words, str):
         words = words.split()
@@ -56,6 +63,9 @@ def generate_sentence(words, out_path, seed: int, sensor: SensorSize = SensorSiz
         raise SpikeLipError(f"pause {lo:g}-{hi:g} s: give 0 < MIN <= MAX seconds")
     if sensor.width < 128 or sensor.height < 128:
         raise SpikeLipError(f"sensor {sensor}: must be at least 128 x 128 to hold the mouth crop")
+    centre = (sensor.width / 2, sensor.height / 2) if mouth is None else (float(mouth[0]), float(mouth[1]))
+    if not (0 <= centre[0] < sensor.width and 0 <= centre[1] < sensor.height):
+        raise SpikeLipError(f"mouth at {centre[0]:g},{centre[1]:g}: must lie on the {sensor} sensor")
     try:
         from stream.writer import AedatWriter
     except ImportError:
@@ -80,14 +90,13 @@ def generate_sentence(words, out_path, seed: int, sensor: SensorSize = SensorSiz
         parts.append(silence_segments(end, end + gap, rest))
         t = end + gap
     duration = t
-    centre = (sensor.width / 2, sensor.height / 2)
     # Background activity over the whole sensor at the low end of the clips' range keeps the
     # files small (a DAVIS346 has 5.5 times the pixels of a 128 x 128 crop).
     dvs = DvsConfig(thr_on=session.thr_on, thr_off=session.thr_off, noise_hz=float(rng.uniform(0.03, 0.08)),
                     hot_pixels=session.hot_pixels)
-    events, times, params, _ = render_segments(
+    events, times, params, _, pose = render_segments(
         Segments.concat(parts), duration, speaker, session, [int(seed) & 0xFFFFFFFF, STREAM_SENTENCE, 1],
-        (sensor.width, sensor.height), centre, dvs)
+        (sensor.width, sensor.height), centre, dvs, drift_px=tuple(float(v) for v in drift_px))
 
     move = _movement_px(params, rest, speaker.half_width * session.scale, speaker.aperture)
     labels = {w: i for i, w in enumerate(load_words())}
@@ -108,7 +117,14 @@ def generate_sentence(words, out_path, seed: int, sensor: SensorSize = SensorSiz
                 writer.write(events[a:b])
         if edges[-1] < len(events):
             writer.write(events[edges[-1]:])
-    roi_x, roi_y = (sensor.width - 128) // 2, (sensor.height - 128) // 2
+    roi_x = int(np.clip(np.floor(centre[0]) - 64, 0, sensor.width - 128))
+    roi_y = int(np.clip(np.floor(centre[1]) - 64, 0, sensor.height - 128))
+    # the mouth centre as rendered: the nominal place plus the speaker's and session's offsets
+    # (as in the clips) plus head motion and drift
+    mx = centre[0] + speaker.offset_x + session.dx + pose[:, 0]
+    my = centre[1] + speaker.offset_y + session.dy + pose[:, 1]
+    every = np.arange(0, len(times), int(round(TRACK_US / 1e6 / (times[1] - times[0]))))
+    track = [[T0_US + int(round(times[i] * 1e6)), round(float(mx[i]), 2), round(float(my[i]), 2)] for i in every]
     doc = {
         "generator": "SynthLip",
         "file": out_path.name,
@@ -120,6 +136,7 @@ def generate_sentence(words, out_path, seed: int, sensor: SensorSize = SensorSiz
         "events": int(len(events)),
         "speaker": speaker.id,
         "words": truth,
+        "mouth_track": track,
     }
     out_path.with_suffix(".json").write_text(json.dumps(doc, indent=1) + "\n")
     return doc

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from app import options
+from stream.roi import Roi
 from app.cli import build_parser, main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,6 +38,7 @@ def minimal_arguments(command: str, tmp: Path) -> tuple[list[str], list[str]]:
         "record": ([str(tmp / "out.aedat4")], []),
         "eval": ([], ["--data", str(tmp / "data")]),
         "adapt": ([], ["--data", str(tmp / "data"), "--out", str(tmp / "run")]),
+        "enroll": ([], ["--out", str(tmp / "enrolled")]),
         "export": ([], ["--model", "small", "--out", str(tmp / "x.onnx")]),
         "bundle": ([str(tmp / "eval.json")], ["--eval", str(tmp / "eval.json"), "--evaluated-on", "test"]),
     }.get(command, ([], []))
@@ -63,7 +65,7 @@ CASES = [(command, name_of(action)) for command, p in sorted(SUBCOMMANDS.items()
 
 def test_every_command_is_swept():
     assert set(SUBCOMMANDS) == {"inspect", "convert", "record", "replay", "latency", "demo", "synth", "train",
-                                "eval", "adapt", "export", "bundle"}
+                                "eval", "enroll", "adapt", "export", "bundle"}
     assert len(CASES) * len(BAD_VALUES) > 800  # (command, option, value) cases of the sweep below
 
 
@@ -143,13 +145,13 @@ def test_good_values_still_parse(files):
     assert (args.runtimes, args.models) == ("torch,onnx", "small")
 
 
-def test_a_later_roi_keyword_parses_like_a_rectangle(monkeypatch):
-    """`--roi auto` (a later issue) only needs an entry in ROI_KEYWORDS."""
-    with pytest.raises(argparse.ArgumentTypeError, match="got 'auto'"):
-        options.roi("auto")
-    monkeypatch.setitem(options.ROI_KEYWORDS, "auto", "AUTO")
-    assert options.roi("auto") == "AUTO"
-    assert build_parser("replay").parse_args(["replay", "--roi", "auto"]).roi == "AUTO"
+def test_roi_auto_parses_where_the_model_reads_and_is_refused_where_a_fixed_region_is_cut():
+    assert options.roi("auto") == options.roi(" Auto ") == options.AUTO
+    for command in ("replay", "demo", "latency"):
+        assert build_parser(command).parse_args([command, "--roi", "auto"]).roi == options.AUTO
+    with pytest.raises(argparse.ArgumentTypeError, match="follows the mouth"):
+        options.fixed_roi("auto")
+    assert options.fixed_roi("1,2,128,128") == Roi(1, 2, 128, 128)
 
 
 def test_train_config_file_values_are_checked(files, capsys):
@@ -183,7 +185,8 @@ def not_a_folder(tmp_path_factory):
 
 
 ISSUE_CASES = [
-    (["replay", "--roi", "auto"], "--roi"),
+    (["replay", "--roi", "middle"], "--roi"),
+    (["convert", str(SAMPLE2), "{tmp}/out.npy", "--roi", "auto"], "--roi"),  # auto needs words read
     (["replay", "--roi", "1,2,3"], "--roi"),
     (["convert", str(SAMPLE2), "{tmp}/out.npy", "--roi", "0,0,0,0"], "--roi"),
     (["synth", "{tmp}/synth", "--clips-per-word", "1", "--words", ",,"], "--words"),

@@ -49,10 +49,12 @@ class Sentence(EventSource):
 
     binning = "floor"
 
-    def __init__(self, sensor=SensorSize(200, 160), bins=(20, 30, 25, 30, 20), fail_after_bins=None, live=False):
+    def __init__(self, sensor=SensorSize(200, 160), bins=(20, 30, 25, 30, 20), fail_after_bins=None, live=False,
+                 mouth=None):
         super().__init__()
         self.sensor, self.name = sensor, "test sentence"
         self.bins, self.fail_after_bins, self.live = bins, fail_after_bins, live
+        self.mouth = mouth or (sensor.width // 2, sensor.height // 2)
 
     def __iter__(self):
         rng = np.random.default_rng(0)
@@ -64,7 +66,7 @@ class Sentence(EventSource):
                     raise CameraDisconnected("camera disconnected (test)")
                 n = 1500 if busy else 15
                 t = (k * BIN_US + np.sort(rng.uniform(0, BIN_US, n))).astype(np.int64)
-                cx, cy = self.sensor.width // 2, self.sensor.height // 2
+                cx, cy = self.mouth
                 x = np.clip(rng.normal(cx, 12, n), 0, self.sensor.width - 1)
                 y = np.clip(rng.normal(cy, 8, n), 0, self.sensor.height - 1)
                 yield make_events(t, x, y, rng.integers(0, 2, n))
@@ -259,6 +261,36 @@ def test_roi_drag_moves_the_crop_and_is_remembered(qtbot, window):
     assert window.started.crop.roi == Roi(10, 20, 128, 128)
     rect = window.event_view.crop_box.rect()
     assert (rect.x(), rect.y(), rect.width()) == (30, 40, 88)
+
+
+@pytest.mark.slow
+def test_auto_roi_follows_the_mouth_and_a_drag_turns_it_off(qtbot, window):
+    from app.gui.roi_memory import AUTO_KEY
+
+    window.set_speed(1.0)
+    mouth = (260, 190)  # outside the centred crop
+    spec = SourceSpec("sensor", lambda: Sentence(sensor=SensorSize(346, 260), bins=(20, 30, 25, 30, 600), mouth=mouth))
+    window.play(spec)
+    qtbot.waitUntil(lambda: window.started is not None, timeout=20_000)
+    assert not window.event_view.auto_box.isChecked()
+    window.event_view.auto_box.setChecked(True)  # as a click does
+    assert window.settings.value(AUTO_KEY) == "true"
+
+    def on_mouth():
+        r = window.worker.session._pipeline.crop.roi
+        return abs(r.x + 64 - mouth[0]) < 8 and abs(r.y + 64 - mouth[1]) < 10
+
+    qtbot.waitUntil(on_mouth, timeout=20_000)
+    roi = window.worker.session._pipeline.crop.roi
+    qtbot.waitUntil(lambda: window.event_view.roi_item.pos().x() == roi.x, timeout=5_000)  # the view shows it
+    window.set_roi(Roi(10, 20, 128, 128))  # a drag takes the ROI back
+    assert not window.event_view.auto_box.isChecked() and window.settings.value(AUTO_KEY) == "false"
+    qtbot.waitUntil(lambda: window.worker.session._pipeline.crop.roi == Roi(10, 20, 128, 128), timeout=10_000)
+    assert not hasattr(window.worker.session._pipeline.crop, "tracker")
+    window.event_view.auto_box.setChecked(True)
+    window.restart()  # the ticked box is remembered: a new run starts following
+    qtbot.waitUntil(lambda: window.started is not None, timeout=20_000)
+    assert hasattr(window.started.crop, "tracker") and window.event_view.auto_box.isChecked()
 
 
 @pytest.mark.slow
