@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "synth",
     "train",
     "eval",
+    "enroll",
     "adapt",
     "export",
     "bundle",

@@ -27,6 +27,7 @@ from app.gui.raster_view import RasterView
 from app.gui.session import Failed, Finished, Notice, Session, Started, Step
 from app.gui.worker import DurationProbe, Worker
 from app.models import ASSETS, BUNDLED_MODEL, load_model
+from app.options import AUTO, roi_text
 from app.segment import Word
 from app.truth import WordSpan, read_word_times, spoken_at
 from stream.constants import BIN_S, MOUTH_SIDE
@@ -95,6 +96,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self._build_controls()
         self.controls.wait_box.setChecked(on_disconnect == "wait")
         self._build_views()
+        from app.gui.enrol_panel import EnrolPanel
+
+        self.enrol = EnrolPanel.install(self)  # the Enrol dock (prompted takes, then adapt); sees every message
         self.timer = QtCore.QTimer(self)
         self.timer.timeout.connect(self.drain_and_paint)
         self.timer.start(PAINT_MS)
@@ -136,6 +140,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def _build_views(self) -> None:
         self.event_view = EventView()
         self.event_view.roi_changed.connect(self.set_roi)
+        self.event_view.auto_changed.connect(self.set_auto)
         self.raster = RasterView()
         self.top5 = Top5Bars()
         self.indicator = SpeechIndicator()
@@ -294,10 +299,21 @@ class MainWindow(QtWidgets.QMainWindow):
         else:
             self.play(self.spec, seek_s=target_s if target_s > 0 else None, paused=self.paused and not self.finished)
 
+    def set_auto(self, on: bool) -> None:
+        """The "Auto" box: the ROI follows the mouth (remembered), or stays where it is now."""
+        self.settings.setValue(roi_memory.AUTO_KEY, "true" if on else "false")
+        if on and self.cli_crop is not None and self.cli_crop[0] != AUTO:
+            self.cli_crop = None  # the box overrides a fixed --roi from the command line
+        if self.worker is not None and self.worker.session.follow(on):
+            self.status("ROI: follows the mouth, moving only between words" if on else "ROI: held where it is")
+
     def set_roi(self, roi: Roi) -> None:
-        """A dragged ROI: remember it for this camera and move the model's crop."""
+        """A dragged ROI: remember it for this camera and move the model's crop (Auto goes off)."""
         if self.started is None:
             return
+        if self.event_view.auto_box.isChecked():
+            self.event_view.set_auto(False)
+            self.settings.setValue(roi_memory.AUTO_KEY, "false")
         self.cli_crop = None
         self.settings.setValue(roi_memory.key(self.started.name, self.started.sensor), str(roi))
         crop = roi_memory.crop_for_roi(self.started.sensor, roi)
@@ -394,10 +410,12 @@ class MainWindow(QtWidgets.QMainWindow):
             self.probe = DurationProbe(self.spec.open)
         editable = m.sensor.width > MOUTH_SIDE or m.sensor.height > MOUTH_SIDE
         self.event_view.configure(m.sensor, m.crop, editable)
+        self.event_view.set_auto(hasattr(m.crop, "tracker"))
+        self.event_view.auto_box.setEnabled(editable)
         self.controls.seek_bar.setEnabled(not m.live)
         self.indicator.set_state(False, 0.0, m.segmented)
         extra = f" — {'; '.join(m.warnings)}" if m.warnings else ""
-        self.status(f"{self.spec.label}: {m.name} {m.sensor}, ROI {m.crop.roi}"
+        self.status(f"{self.spec.label}: {m.name} {m.sensor}, ROI {roi_text(m.crop)}"
                     f"{f' ÷{m.crop.scale}' if m.crop.scale > 1 else ''} → {m.crop.sensor}, "
                     f"model {self.model_description}{extra}")
 
@@ -406,6 +424,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.position_s = m.t_s
         self._steps_since_paint += 1
         self.event_view.add(m.raw, 1)
+        if m.roi is not None:
+            self.event_view.show_roi(m.roi)
         self.raster.add(m.layers)
         self.stats.add_step(m.timings_ms, m.events)
         if m.word is not None:

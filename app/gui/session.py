@@ -22,7 +22,8 @@ from model import Readout
 from stream.constants import BIN_S
 from stream.errors import SpikeLipError
 from stream.events import SensorSize
-from stream.roi import Crop
+from stream.mouth_tracker import following_crop
+from stream.roi import Crop, Roi
 from stream.sources.base import EventSource
 
 RASTER_UNITS = 64  # units shown per layer: enough to see structure, few enough to read
@@ -52,6 +53,9 @@ class Step:
     layers: dict[str, tuple[float, np.ndarray, int]]  # name -> (mean rate Hz, int8 signs of a unit subset, units)
     timings_ms: dict[str, float]  # read, bin, model, latency
     t_published: float
+    t_us: int = 0  # the bin's start on the source clock (t_s counts from the first bin's)
+    onset: bool = False  # a word began at this bin (the Enrol panel cuts takes with these)
+    roi: Roi | None = None  # where the crop was for this bin (it moves with Auto)
 
 
 @dataclass
@@ -98,6 +102,7 @@ class Session:
         self.recorder = Recorder()
         self._pipeline: Pipeline | None = None
         self._pending_crop: Crop | None = None
+        self._source: EventSource | None = None
         self._subsets: dict[str, np.ndarray] = {}
 
     def stop(self) -> None:
@@ -106,12 +111,31 @@ class Session:
         if self._pipeline is not None:
             self._pipeline.stop()
 
+    @property
+    def crop(self) -> Crop | None:
+        """The crop the model reads now (None before the source is open)."""
+        return self._pipeline.crop if self._pipeline is not None else None
+
     def set_crop(self, crop: Crop) -> bool:
         """Move the ROI without restarting; False when the model input size would change."""
         current = self._pipeline.crop if self._pipeline is not None else None
         if current is None or crop.sensor != current.sensor:
             return False
         self._pending_crop = crop
+        return True
+
+    def follow(self, on: bool) -> bool:
+        """Auto on: a crop that follows the mouth from where the ROI is now; off: the ROI held
+        where it is. False before the run has a crop."""
+        current = self._pipeline.crop if self._pipeline is not None else None
+        if current is None:
+            return False
+        if on:
+            frames = "frames" in self._source.streams
+            self._source.want_frames = self._source.want_frames or frames  # a camera's frames flow from now on
+            self._pending_crop = following_crop(current.full, current.scale, frames, start=current.roi)
+        else:
+            self._pending_crop = Crop(current.full, roi=current.roi, scale=current.scale)
         return True
 
     def updates(self) -> Iterator[Started | Step | Finished | Failed | Notice]:
@@ -124,7 +148,7 @@ class Session:
             yield Failed(f"internal error: {type(exc).__name__}: {exc}")
 
     def _run(self) -> Iterator[Started | Step | Finished | Notice]:
-        source = self.open_source()
+        source = self._source = self.open_source()
         try:
             tap = SourceTap(source, self.playback, self.recorder)
             crop = self.crop_for(source)
@@ -174,6 +198,9 @@ class Session:
             layers=self._layers(r.spikes or {}),
             timings_ms=timings,
             t_published=r.t_published,
+            t_us=r.t_us,
+            onset=r.onset,
+            roi=r.roi,
         )
 
     def _layers(self, spikes: dict) -> dict[str, tuple[float, np.ndarray, int]]:
