@@ -38,7 +38,7 @@ from stream.events import EVENT_DTYPE, SensorSize, empty_events
 from stream.files import write_atomically
 from stream.pacing import paced
 from stream.roi import Crop
-from stream.sources.base import EventSource
+from stream.sources.base import EventSource, SourceView
 from stream.sources.npy import FOLDER_WORDS, dvslip_words, folder_words, save_clip
 
 SPLIT = "train"  # `adapt` fits on DIR/train (and scores DIR/test if there is one)
@@ -422,36 +422,19 @@ def take_image(events: np.ndarray, side: int = MOUTH_SIDE, on=(40, 210, 255), of
 # ---------------------------------------------------------------------- the terminal's source
 
 
-class EnrolTap(EventSource):
+class EnrolTap(SourceView):
     """`source` as `spikelip enroll` feeds it to the pipeline: a file paced at `speed` (None or
     0: as fast as possible) on a clock that stands still inside `paused()`, a live source as it
-    comes; every raw event goes to `writer` (the session recording) on the way, and `take()`
+    comes; every raw event goes to `writer` (the session recording) on the way, and `take_raw()`
     returns those delivered since the last call. Looks live to the `Pipeline`, so a file is not
     paced twice nor shed for the time a prompt waited."""
 
-    live = True
-
     def __init__(self, source: EventSource, speed: float | None = 1.0, writer=None) -> None:
-        super().__init__()
-        self.source = source
-        self.sensor = source.sensor
-        self.name = source.name
-        self.binning = source.binning
-        self.streams = source.streams
-        self.warnings = source.warnings
+        super().__init__(source)
         self.speed = speed or None
         self.writer = writer
-        self._now_us: int | None = None
-        self._raw: list[np.ndarray] = []
         self._paused_at: float | None = None
         self._paused_s = 0.0
-
-    @property
-    def realtime(self) -> bool:
-        return self.source.live
-
-    def now_us(self) -> int | None:
-        return self._now_us
 
     def clock(self) -> float:
         """Wall seconds, less the time spent paused."""
@@ -467,11 +450,6 @@ class EnrolTap(EventSource):
         finally:
             self._paused_s += time.perf_counter() - self._paused_at
             self._paused_at = None
-
-    def take(self) -> np.ndarray:
-        raw = np.concatenate(self._raw) if len(self._raw) > 1 else (self._raw[0] if self._raw else empty_events())
-        self._raw = []
-        return raw
 
     def __iter__(self) -> Iterator[np.ndarray]:
         if self.source.live:

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from stream.errors import SpikeLipError
 from stream.files import write_atomically
-from stream.sources.npy import dvslip_words
 
 if TYPE_CHECKING:  # torch loads when a model does, not when the CLI starts
     from model.stepper import Stepper

@@ -186,7 +186,7 @@ class TerminalFlow:
             self.ended = True
             self.cut = self.cutter.finish(self.pipeline.finish()) or self.cut
             return False
-        cut = self.cutter.feed(r.t_us, r.t_s, self.tap.take(), r.onset, r.word, r.speaking)
+        cut = self.cutter.feed(r.t_us, r.t_s, self.tap.take_raw(), r.onset, r.word, r.speaking)
         self.cut = cut or self.cut
         source = self.tap.source
         if getattr(source, "notice", None) != self.notice:

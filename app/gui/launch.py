@@ -52,7 +52,7 @@ def run_replay_video(path: Path, args) -> int:
     from app.gui.video import FPS, render_video
     from stream.sources import open_file
 
-    app = application()
+    _app = application()  # held: the QApplication lives while the window renders
     window = MainWindow(model_spec=args.model, speed=None, roi=args.roi, scale=args.scale)
     path = Path(path)
     frames = render_video(window, SourceSpec(path.name, lambda: open_file(path), path=path), args.video)

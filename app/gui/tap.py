@@ -14,43 +14,24 @@ import numpy as np
 
 from app.gui.playback import Playback
 from app.gui.recorder import Recorder
-from stream.events import empty_events
 from stream.pacing import paced
-from stream.sources.base import EventSource
+from stream.sources.base import EventSource, SourceView
 
 
-class SourceTap(EventSource):
+class SourceTap(SourceView):
     """A paced, recorded, observed view of `source`; iterate it from the worker thread only."""
 
-    live = True
-
     def __init__(self, source: EventSource, playback: Playback, recorder: Recorder) -> None:
-        super().__init__()
-        self.source = source
-        self.sensor = source.sensor
-        self.name = source.name
-        self.binning = source.binning
-        self.streams = source.streams
-        self.warnings = source.warnings
+        super().__init__(source)
         self.playback = playback
         self.recorder = recorder
         self.t_first_us: int | None = None  # the stream's first event: position 0 of the seek bar
-        self._now_us: int | None = None
-        self._raw: list[np.ndarray] = []
         self._read_s = 0.0
-
-    @property
-    def realtime(self) -> bool:
-        return self.source.live  # a paced file must not be shed when the machine is slow
-
-    def now_us(self) -> int | None:
-        return self._now_us
 
     def take(self) -> tuple[np.ndarray, float]:
         """Raw events delivered since the last call and the seconds spent reading them."""
-        raw = np.concatenate(self._raw) if len(self._raw) > 1 else (self._raw[0] if self._raw else empty_events())
-        read_s, self._raw, self._read_s = self._read_s, [], 0.0
-        return raw, read_s
+        read_s, self._read_s = self._read_s, 0.0
+        return self.take_raw(), read_s
 
     def __iter__(self) -> Iterator[np.ndarray]:
         if self.source.live:

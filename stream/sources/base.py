@@ -6,7 +6,7 @@ from typing import Iterator
 
 import numpy as np
 
-from stream.events import SensorSize
+from stream.events import SensorSize, empty_events
 from stream.frames import Frame
 
 
@@ -84,3 +84,46 @@ class LiveClock:
         if self.last_t is None:
             return None
         return self.last_t + int((time.monotonic() - self.last_host) * 1e6)
+
+
+class SourceView(EventSource):
+    """A source seen through a wrapper that paces, records or observes it: the wrapped source's
+    metadata and APS frames, the stream time it reached (`now_us`) and the raw events it passed
+    on (`take_raw`). It looks live to a pipeline: the wrapper paces a file itself."""
+
+    live = True
+
+    def __init__(self, source: EventSource) -> None:
+        super().__init__()
+        self.source = source
+        self.sensor = source.sensor
+        self.name = source.name
+        self.binning = source.binning
+        self.streams = source.streams
+        self.warnings = source.warnings
+        self._now_us: int | None = None
+        self._raw: list[np.ndarray] = []
+
+    @property
+    def realtime(self) -> bool:
+        return self.source.live  # a paced file must not be shed when the machine is slow
+
+    @property
+    def want_frames(self) -> bool:
+        return self.source.want_frames
+
+    @want_frames.setter
+    def want_frames(self, on: bool) -> None:
+        self.source.want_frames = on
+
+    def take_frames(self) -> list[Frame]:
+        return self.source.take_frames()
+
+    def now_us(self) -> int | None:
+        return self._now_us
+
+    def take_raw(self) -> np.ndarray:
+        """The raw (full-sensor) events passed on since the last call."""
+        raw = np.concatenate(self._raw) if len(self._raw) > 1 else (self._raw[0] if self._raw else empty_events())
+        self._raw = []
+        return raw

@@ -11,3 +11,29 @@ def gui_application(qapp):
     threads = torch.get_num_threads()
     yield application()
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def model():
+    """The `small` network, untrained: the window tests need a model, not its reading, and it loads fast."""
+    from model import build
+    from stream.sources.npy import dvslip_words
+
+    net = build("small").eval()
+    return net, getattr(net, "words", None) or dvslip_words(), "small (test)", "torch"
+
+
+@pytest.fixture
+def window(qtbot, model, tmp_path, gui_application):
+    """The window, offscreen, with settings of its own, replaying files as fast as it can."""
+    from PyQt6 import QtCore
+
+    from app.gui.main_window import MainWindow
+
+    settings = QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
+    w = MainWindow(model=model, settings=settings, speed=None)
+    qtbot.addWidget(w)
+    w.resize(1400, 850)
+    w.show()
+    yield w
+    w.close()

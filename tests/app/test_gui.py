@@ -20,28 +20,7 @@ from stream.sources.synthetic import SyntheticSource  # noqa: E402
 BIN_US = 4e4 / 3
 
 
-@pytest.fixture(scope="module")
-def model():
-    from model import build
-
-    from stream.sources.npy import dvslip_words
-
-    net = build("small").eval()
-    return net, getattr(net, "words", None) or dvslip_words(), "small (test)", "torch"
-
-
 pytestmark = pytest.mark.usefixtures("gui_application")
-
-
-@pytest.fixture
-def window(qtbot, model, tmp_path):
-    settings = QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
-    w = MainWindow(model=model, settings=settings, speed=None)
-    qtbot.addWidget(w)
-    w.resize(1400, 850)
-    w.show()
-    yield w
-    w.close()
 
 
 class Sentence(EventSource):
@@ -291,6 +270,25 @@ def test_auto_roi_follows_the_mouth_and_a_drag_turns_it_off(qtbot, window):
     window.restart()  # the ticked box is remembered: a new run starts following
     qtbot.waitUntil(lambda: window.started is not None, timeout=20_000)
     assert hasattr(window.started.crop, "tracker") and window.event_view.auto_box.isChecked()
+
+
+@pytest.mark.slow
+def test_auto_roi_finds_the_face_in_a_recordings_aps_frames(qtbot, window, tmp_path):
+    """The window's source wrapper hands the APS frames on: a DAVIS recording of a real face
+    (a photo drifting 10 px, no speech) gets its crop on the mouth."""
+    from app.gui.roi_memory import AUTO_KEY
+    from stream.synthlip.photo import write_photo_recording
+
+    n = 400  # 2 ms steps, a frame every 40 ms
+    times = 1_000_000 + 2_000 * np.arange(n)
+    track = np.stack([np.linspace(235, 245, n), np.full(n, 165.0)], 1)
+    path = tmp_path / "face.aedat4"
+    photo = write_photo_recording(path, SensorSize(346, 260), track, times, frame_every=20)
+    window.settings.setValue(AUTO_KEY, "true")
+    window.open_file(path)
+    finish(qtbot, window)
+    roi = window.last_step.roi
+    assert np.hypot(roi.x + 64 - 245, roi.y + 64 - 165) < 0.25 * photo.mouths[-1].side
 
 
 @pytest.mark.slow

@@ -14,23 +14,13 @@ pytest.importorskip("pytestqt")
 pytest.importorskip("dv_processing")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "stream"))
 
-from PyQt6 import QtCore, QtWidgets  # noqa: E402
+from PyQt6 import QtWidgets  # noqa: E402
 
 from network_helpers import dv_writer, free_port  # noqa: E402
 
 from app.gui.connect_dialog import ConnectDialog  # noqa: E402
-from app.gui.main_window import MainWindow  # noqa: E402
 from stream.sources import open_file  # noqa: E402
 from stream.synthlip import generate_sentence  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def model():
-    from model import build
-    from stream.sources.npy import dvslip_words
-
-    net = build("small").eval()
-    return net, getattr(net, "words", None) or dvslip_words(), "small (test)", "torch"
 
 
 @pytest.fixture(scope="module")
@@ -44,17 +34,6 @@ def events(tmp_path_factory):
 
 
 pytestmark = pytest.mark.usefixtures("gui_application")
-
-
-@pytest.fixture
-def window(qtbot, model, tmp_path):
-    settings = QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
-    w = MainWindow(model=model, settings=settings)
-    qtbot.addWidget(w)
-    w.resize(1400, 850)
-    w.show()
-    yield w
-    w.close()
 
 
 def test_the_bar_still_fits_the_default_window(window):

@@ -9,36 +9,13 @@ import pytest
 pytest.importorskip("PyQt6")
 pytest.importorskip("pytestqt")
 
-from PyQt6 import QtCore  # noqa: E402
 
 from app.enroll import Enrolment  # noqa: E402
-from app.gui.main_window import MainWindow  # noqa: E402
 from enrol_helpers import check_clips, sentence, takes  # noqa: E402
 from stream.events import make_events  # noqa: E402
 from stream.sources.npy import save_clip  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("gui_application")
-
-
-@pytest.fixture(scope="module")
-def model():
-    from model import build
-
-    from stream.sources.npy import dvslip_words
-
-    net = build("small").eval()  # untrained: what it hears does not matter here, and it loads fast
-    return net, getattr(net, "words", None) or dvslip_words(), "small (test)", "torch"
-
-
-@pytest.fixture
-def window(qtbot, model, tmp_path):
-    settings = QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
-    w = MainWindow(model=model, settings=settings, speed=None)
-    qtbot.addWidget(w)
-    w.resize(1400, 850)
-    w.show()
-    yield w
-    w.close()
 
 
 def start(panel, folder, words, takes=1) -> bool:

@@ -16,8 +16,7 @@ from hypothesis import strategies as st
 
 from stream import writer as writer_module
 from stream.errors import SpikeLipError
-from stream.events import EVENT_DTYPE, SensorSize, make_events
-from stream.sources.aedat4 import AedatFileSource
+from stream.events import SensorSize, make_events
 from stream.writer import AedatWriter, TerminatedBySignal, finalise_on_sigterm, write_events
 from aedat_helpers import read_all as read, read_dv
 
