@@ -37,3 +37,11 @@ def window(qtbot, model, tmp_path, gui_application):
     w.show()
     yield w
     w.close()
+
+
+@pytest.fixture(scope="module")
+def not_a_folder(tmp_path_factory):
+    """A file: no folder can be made under it (an output path that cannot be written)."""
+    path = tmp_path_factory.mktemp("blocked") / "file.txt"
+    path.write_text("a file, so no folder can be made under it\n")
+    return path

@@ -177,13 +177,6 @@ def test_an_os_error_while_running_is_one_line(monkeypatch, capsys):
     assert len(err) == 1 and err[0].startswith("spikelip inspect: error: /somewhere/out.json: Permission denied"), err
 
 
-@pytest.fixture(scope="module")
-def not_a_folder(tmp_path_factory):
-    blocker = tmp_path_factory.mktemp("blocked") / "file.txt"
-    blocker.write_text("a file, so no folder can be made under it\n")
-    return blocker
-
-
 ISSUE_CASES = [
     (["replay", "--roi", "middle"], "--roi"),
     (["convert", str(SAMPLE2), "{tmp}/out.npy", "--roi", "auto"], "--roi"),  # auto needs words read

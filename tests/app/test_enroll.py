@@ -298,13 +298,6 @@ def test_ctrl_c_keeps_every_clip_and_a_finalised_session_and_the_next_run_finish
     assert Enrolment(folder, WORDS, 2).complete
 
 
-@pytest.fixture(scope="module")
-def blocker(tmp_path_factory):
-    path = tmp_path_factory.mktemp("blocked") / "file.txt"
-    path.write_text("a file, so no folder can be made under it\n")
-    return path
-
-
 BAD_INPUT = [
     (["--words", "water,qxzvbt"], "argument --words: 'qxzvbt' is not in the CMU Pronouncing Dictionary"),
     (["--out", "{blocker}/me"], "argument --out: {blocker}/me: {blocker} is a file, not a folder"),
@@ -316,9 +309,9 @@ BAD_INPUT = [
 @pytest.mark.slow
 @pytest.mark.parametrize("argv,message", BAD_INPUT, ids=["no pronunciation", "unwritable DIR", "missing PATH",
                                                          "other words in DIR"])
-def test_bad_input_is_one_line_and_exit_2(argv, message, tmp_path, blocker):
+def test_bad_input_is_one_line_and_exit_2(argv, message, tmp_path, not_a_folder):
     save_clip(tmp_path / "me" / "train" / "attacks" / "0.npy", tiny_clip())
-    fill = {"tmp": tmp_path, "blocker": blocker, "sample": ROOT / "assets" / "samples" / "sample.aedat4"}
+    fill = {"tmp": tmp_path, "blocker": not_a_folder, "sample": ROOT / "assets" / "samples" / "sample.aedat4"}
     argv = [a.format(**fill) for a in argv]
     if "--out" not in argv:
         argv = ["--out", str(tmp_path / "me"), *argv]

@@ -175,19 +175,26 @@ def _address(a: np.ndarray) -> int:
     return a.__array_interface__["data"][0]
 
 
+def _packet_table(buf, n: int, identifier: bytes, what: str) -> int:
+    """Where the root table of a size-prefixed flatbuffer packet of `n` bytes lies, after checking
+    its size prefix and file identifier (b"EVTS", b"FRME"); `what` names it in the error."""
+    prefix, root = struct.unpack_from("<II", buf, 0)
+    if prefix != n - 4:
+        raise _CorruptPacket(f"{what} packet length does not match its size prefix")
+    if bytes(buf[8:12]) != identifier:
+        raise _CorruptPacket(f"packet is not {'an' if what[0] in 'aeiou' else 'a'} {what} packet (identifier mismatch)")
+    table = 4 + root
+    if table + 4 > n:
+        raise _CorruptPacket(f"{what} packet root out of range")
+    return table
+
+
 def _event_vector(buf, n: int) -> tuple[int, int]:
     """(byte offset, count) of the 16-byte Event structs in a size-prefixed EventPacket flatbuffer."""
     if n < 12:
         raise _CorruptPacket("event packet too short")
     try:
-        prefix, root = struct.unpack_from("<II", buf, 0)
-        if prefix != n - 4:
-            raise _CorruptPacket("event packet length does not match its size prefix")
-        if bytes(buf[8:12]) != b"EVTS":
-            raise _CorruptPacket("packet is not an event packet (identifier mismatch)")
-        table = 4 + root
-        if table + 4 > n:
-            raise _CorruptPacket("event packet root out of range")
+        table = _packet_table(buf, n, b"EVTS", "event")
         (soff,) = struct.unpack_from("<i", buf, table)
         vt = table - soff
         if vt < 4 or vt + 4 > n:

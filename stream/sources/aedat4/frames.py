@@ -14,7 +14,7 @@ import numpy as np
 
 from stream.events import SensorSize
 from stream.frames import Frame, FrameQueue, grey, on_sensor
-from stream.sources.aedat4.decoders import _CorruptPacket
+from stream.sources.aedat4.decoders import _CorruptPacket, _packet_table
 from stream.sources.aedat4.header import MAX_SENSOR_SIDE, _fb_field
 from stream.sources.aedat4.time_order import JUMP_US
 
@@ -26,14 +26,7 @@ def parse_frame(buf, n: int) -> tuple[int, np.ndarray, int, int]:
     """(timestamp, pixels (H, W[, C]) as stored, positionX, positionY) of a size-prefixed Frame
     flatbuffer of `n` bytes; `_CorruptPacket` when anything is out of range."""
     try:
-        prefix, root = struct.unpack_from("<II", buf, 0)
-        if prefix != n - 4:
-            raise _CorruptPacket("frame packet length does not match its size prefix")
-        if bytes(buf[8:12]) != b"FRME":
-            raise _CorruptPacket("packet is not a frame packet (identifier mismatch)")
-        table = 4 + root
-        if table + 4 > n:
-            raise _CorruptPacket("frame packet root out of range")
+        table = _packet_table(buf, n, b"FRME", "frame")
 
         def value(index: int, fmt: str, default: int = 0) -> int:
             pos = _fb_field(buf, table, index)
