@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "eval",
     "enroll",
     "adapt",
+    "boundary",
     "export",
     "bundle",
 ]

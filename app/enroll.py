@@ -287,14 +287,15 @@ class Cutter:
                  keep_s: float = KEEP_S, bin_s: float = BIN_S, onset_lookback: int | None = None) -> None:
         self.crop = crop
         self.pre_s, self.post_s, self.keep_s, self.bin_s = pre_s, post_s, keep_s, bin_s
-        lookback = WordSegmenter().onset_lookback if onset_lookback is None else onset_lookback
-        self._lookback_s = (lookback - 1) * bin_s
-        self.reset()
+        self.reset(onset_lookback=onset_lookback or WordSegmenter().onset_lookback)
 
-    def reset(self, crop: Crop | None = None) -> None:
-        """A new stream (its clock starts again)."""
+    def reset(self, crop: Crop | None = None, onset_lookback: int | None = None) -> None:
+        """A new stream (its clock starts again); `onset_lookback`: that of the pipeline's
+        segmenter (how many bins before it reports an onset the word began)."""
         if crop is not None:
             self.crop = crop
+        if onset_lookback is not None:
+            self._lookback_s = (onset_lookback - 1) * self.bin_s
         self.origin_us: float | None = None
         self.reached_s = 0.0  # end of the last bin fed
         self.speaking = False

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from app.pipeline import freeze_loaded_objects, model_input
+from app.pipeline import freeze_loaded_objects
+from model.data import step_input
 from app.segment import Word
 from app.truth import WordSpan, spoken_at
 from model.readout import Readout
@@ -255,7 +256,7 @@ def compare(frames: list[np.ndarray], bin_ms: list[float], runners: dict) -> dic
             for j in range(len(labels)):
                 k = labels[(i + j) % len(labels)]
                 t0 = time.perf_counter()
-                x = model_input(frame)
+                x = step_input(frame)
                 t1 = time.perf_counter()
                 logits, states[k] = runners[k][0].step(x, states[k])
                 t2 = time.perf_counter()

@@ -55,7 +55,7 @@ def load_model(spec: str | None = None, quiet: bool = False, runtime: str | None
     if spec is None:
         if BUNDLED_MODEL.exists():
             net = build(str(BUNDLED_MODEL)).eval()
-            return _with_runtime(net, runtime, f"{net.name} (bundled)", quiet)
+            return _with_boundary(_with_runtime(net, runtime, f"{net.name} (bundled)", quiet), BUNDLED_MODEL)
         if not quiet:
             print("warning: no bundled model in assets/models; using an untrained `small` network "
                   "(predictions are random)", file=sys.stderr)
@@ -72,7 +72,27 @@ def load_model(spec: str | None = None, quiet: bool = False, runtime: str | None
             raise SpikeLipError(f"{spec}: an ONNX file runs with the onnx runtime only, not {runtime!r}")
         net = OnnxRunner(spec)
         return LoadedModel(net, net.words, f"{spec} (onnx)", "onnx")
-    return _with_runtime(build(spec).eval(), runtime, str(spec), quiet)
+    return _with_boundary(_with_runtime(build(spec).eval(), runtime, str(spec), quiet), spec)
+
+
+def _with_boundary(loaded: LoadedModel, spec) -> LoadedModel:
+    """A checkpoint with a trained word-boundary head (`spikelip boundary`) carries it as
+    `net.boundary` = (head, decision); the pipeline then ends words where the model says."""
+    from model.boundary import load_head
+    from model.checkpoint import find_checkpoint, is_checkpoint_json
+    from model.config import read_json
+
+    loaded.net.boundary = None
+    try:
+        path = find_checkpoint(spec)
+        if not is_checkpoint_json(read_json(path)):
+            return loaded
+    except SpikeLipError:  # a config name or file: no checkpoint, no head
+        return loaded
+    loaded.net.boundary = load_head(path)
+    if loaded.net.boundary is None:
+        return loaded
+    return loaded._replace(description=f"{loaded.description}, word boundaries learnt")
 
 
 def _with_runtime(net: Stepper, runtime: str, description: str, quiet: bool) -> LoadedModel:

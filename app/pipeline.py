@@ -16,9 +16,9 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from app.segment import Word, WordSegmenter, WordStage, holds_one_word
-from model.data import CentreCrop
-from stream.binner import CHUNK_BINS, Binner, signed
+from app.segment import LearnedSegmenter, Word, WordSegmenter, WordStage, holds_one_word, segmenter_for
+from model.data import step_input
+from stream.binner import CHUNK_BINS, Binner
 from stream.constants import BIN_US, INPUT_SIDE
 from stream.errors import SpikeLipError
 from stream.pacing import paced, sliced
@@ -26,6 +26,13 @@ from stream.roi import Crop, Roi
 from stream.shedding import LoadShedder
 from stream.sources.base import EventSource
 
+
+# Training clips hold 0.15-0.5 s of rest before the word; after 1 s with the lips still the model
+# starts again, so a word after a long pause meets a state like those it learnt from (8 s rests:
+# 16 -> 23 of 48 words right; restarting after 0.5 s reads 31, but costs continuous speech 6 of
+# 300, as a restart then often falls just before a word: docs/notes/word-boundaries.md).
+REST_RESTART_BINS = 75
+REST_LEVEL = 50.0  # smoothed events per bin: lips clearly at rest (a word starts above 200)
 
 # On finding speech the crop did not see, the pipeline reads this much again through the new crop
 # (the word that showed the mouth began at most a few bins before).
@@ -60,11 +67,6 @@ class StepResult:
         return (self.t_published - self.t_available) * 1e3
 
 
-def model_input(frame: np.ndarray, side: int = INPUT_SIDE) -> torch.Tensor:
-    """(2, H, W) counts -> (1, 2, side, side) signed float tensor, cropped as in evaluation."""
-    return torch.from_numpy(signed(CentreCrop(side)(frame))).unsqueeze(0)
-
-
 def freeze_loaded_objects() -> None:
     """Before stepping a stream: move what is alive now (torch, onnxruntime, Qt, the model) out of
     the garbage collector's reach; a full collection over it all took 88 ms in mid-stream."""
@@ -82,7 +84,8 @@ class Pipeline:
     `busy_s` sums the time spent binning and stepping (the real-time factor's numerator).
 
     Words: unless the stream holds one word (a DVS-Lip clip, read whole), a `WordStage` finds
-    where the lips move, restarts the readout at each onset and commits a word at each offset;
+    where words are (the model's own boundary head where it has one, else the lips' activity),
+    restarts the readout at each onset and commits a word at each offset;
     the model then starts again from rest (`restart_model`), because the networks learn from
     clips that each start at rest. `finish()` commits a word still open when the reading stops.
     """
@@ -98,14 +101,14 @@ class Pipeline:
         record_spikes: bool = False,
         max_lag_us: float | None = 3 * BIN_US,
         segment: bool | None = None,
-        segmenter: WordSegmenter | None = None,
+        segmenter: WordSegmenter | LearnedSegmenter | None = None,
     ) -> None:
         self.source = source
         self.model = model
         self.readout = readout
         if segment is None:
             segment = not holds_one_word(source)
-        self.words = WordStage(readout, segmenter, bin_s=bin_us / 1e6) if segment else None
+        self.words = WordStage(readout, segmenter or segmenter_for(model), bin_s=bin_us / 1e6) if segment else None
         self.crop = crop or Crop(source.sensor)
         side = INPUT_SIDE
         if self.crop.sensor.width < side or self.crop.sensor.height < side:
@@ -128,6 +131,7 @@ class Pipeline:
         self._end_s: float | None = None  # end of the last bin stepped, from origin_us
         self._stop = False
         self._restart = False
+        self._quiet = 0  # bins the lips have rested since the model last restarted
         self._moved: tuple[int, Roi] | None = None  # (from when, the ROI before) of the last crop move
         self._history: deque[tuple[int, np.ndarray]] = deque()  # recent (bin, whole-sensor events), to read again
         self._frames: deque = deque(maxlen=8)  # APS frames handed out by the source, not yet due
@@ -249,7 +253,7 @@ class Pipeline:
         for bins in closed:
             for i, frame in zip(bins.index, bins.frames):
                 with torch.inference_mode():
-                    logits, state = self.model.step(model_input(frame), state)
+                    logits, state = self.model.step(step_input(frame), state)
                 t_s = (float(self.binner.bin_start_us(i)) - self.origin_us) / 1e6
                 word = self.words.step(logits[0], int(frame.sum()), t_s) or word
         self.binner.restart_at(index + 1)  # the bins after `index` again through the new crop
@@ -274,7 +278,7 @@ class Pipeline:
         t_binned = time.perf_counter()
         if self._restart:
             state, self._restart = self.model.initial_state(batch_size=1), False
-        x = model_input(frame)
+        x = step_input(frame)
         t0 = time.perf_counter()
         spikes = None
         with torch.inference_mode():
@@ -302,7 +306,7 @@ class Pipeline:
         reread = False
         if tracker is not None and self.words is not None:
             # the crop moves where no word can be starting: below the segmenter's offset level
-            settled = not speaking and level < self.words.segmenter.off_rate
+            settled = self.words.segmenter.settled
             if (target := tracker.step(index, speaking, settled)) is not None:
                 if tracker.missed_speech:
                     state, word = self._reread(index, target)
@@ -313,8 +317,13 @@ class Pipeline:
                     self.crop.move(target, at_us)
         top5 = self.readout.top(5)
         self.steps += 1
-        if word is not None:
-            self.restart_model()  # the next word starts from rest, as every training clip does
+        if self.words is not None:
+            still = self.words.segmenter.settled and level < REST_LEVEL
+            self._quiet = self._quiet + 1 if still else 0
+        if word is not None or self._quiet >= REST_RESTART_BINS:
+            # the next word starts from rest, as every training clip does
+            self.restart_model()
+            self._quiet = 0
         result = StepResult(
             step=self.steps - 1,
             t_us=int(round(start_us)),

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
+import numpy as np
+
 from stream.constants import BIN_S
 
 # Tuned on SynthLip 128 x 128 mouth crops (13.3 ms bins, 4-bin mean). A resting mouth gives
@@ -66,7 +68,13 @@ class WordSegmenter:
         """Bins, counting the onset bin, that may already belong to the word when onset is reported."""
         return self.min_on_steps + self.smooth_steps - 1
 
-    def update(self, events_in_bin: float) -> str | None:
+    @property
+    def settled(self) -> bool:
+        """No word is under way nor can be starting: the activity is below the offset level."""
+        return not self.speaking and self.level < self.off_rate
+
+    def update(self, events_in_bin: float, logits=None) -> str | None:
+        """One bin's event count (`logits` are not used: see `LearnedSegmenter`)."""
         self._window.append(float(events_in_bin))
         self.level = sum(self._window) / len(self._window)
         if not self.speaking:
@@ -80,6 +88,54 @@ class WordSegmenter:
                 self.speaking, self._run = False, 0
                 return "offset"
         return None
+
+
+class LearnedSegmenter:
+    """Onsets and offsets where the network says words are: a `model.boundary.BoundaryHead` gives
+    p(in a word) from each bin's logits and event count, and its `Decision` (stored with it)
+    turns p into onsets and offsets, as `WordSegmenter` does from activity alone. `level` is
+    still the smoothed event count (for display); `p` the last probability."""
+
+    def __init__(self, head, decision) -> None:
+        from model.boundary import Decider, StreamStep
+
+        self.head, self.decision = head, decision
+        self.hangover_steps = decision.off_steps
+        self._decider = Decider(decision)
+        self._step = StreamStep(head)
+        self.reset()
+
+    def reset(self) -> None:
+        self._decider.reset()
+        self.level = 0.0
+        self.p = 0.0
+        self._window: deque[float] = deque(maxlen=SMOOTH_STEPS)
+        self._state = self._step.initial_state()
+
+    @property
+    def speaking(self) -> bool:
+        return self._decider.speaking
+
+    @property
+    def onset_lookback(self) -> int:
+        return self.decision.on_steps + 1
+
+    @property
+    def settled(self) -> bool:
+        return not self.speaking and self.p < self.decision.off
+
+    def update(self, events_in_bin: float, logits=None) -> str | None:
+        self._window.append(float(events_in_bin))
+        self.level = sum(self._window) / len(self._window)
+        self.p, self._state = self._step(np.asarray(logits, np.float64).reshape(-1), float(events_in_bin), self._state)
+        return self._decider.update(self.p)
+
+
+def segmenter_for(model) -> WordSegmenter | LearnedSegmenter:
+    """The model's own word boundaries where it has a trained head (`model.boundary`), else the
+    activity segmenter."""
+    boundary = getattr(model, "boundary", None)
+    return LearnedSegmenter(*boundary) if boundary is not None else WordSegmenter()
 
 
 @dataclass
@@ -103,7 +159,7 @@ class WordStage:
     After a commit the caller restarts the model (`Pipeline` does).
     """
 
-    def __init__(self, readout, segmenter: WordSegmenter | None = None, bin_s: float = BIN_S) -> None:
+    def __init__(self, readout, segmenter: WordSegmenter | LearnedSegmenter | None = None, bin_s: float = BIN_S) -> None:
         self.readout = readout
         self.segmenter = segmenter or WordSegmenter()
         self.bin_s = bin_s
@@ -131,7 +187,7 @@ class WordStage:
     def step(self, logits_t, events_in_bin: float, t_s: float) -> Word | None:
         self._recent.append(logits_t)
         self.readout.update(logits_t)
-        edge = self.segmenter.update(events_in_bin)
+        edge = self.segmenter.update(events_in_bin, logits_t)
         self.onset = edge == "onset"
         if self.onset:
             self.readout.reset()

@@ -134,14 +134,14 @@ def backend_only(runs: dict, steps: int, density: float = 0.1) -> dict:
 def recording_frames(name: str = "sample") -> list[torch.Tensor]:
     """Model inputs of a bundled SynthLip recording: mouth ROI, 13.3 ms bins, centre crop 88."""
     from app.latency import binned_frames
-    from app.pipeline import model_input
+    from model.data import step_input
     from stream.roi import Crop, Roi
     from stream.sources import open_file
 
     meta = json.loads((SAMPLES / f"{name}.json").read_text())
     with open_file(SAMPLES / f"{name}.aedat4") as source:
         frames_, _ = binned_frames(source, Crop(source.sensor, Roi(*meta["mouth_roi"])))
-    return [model_input(f) for f in frames_]
+    return [step_input(f) for f in frames_]
 
 
 def mean(logits: np.ndarray) -> np.ndarray:

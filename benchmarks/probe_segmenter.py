@@ -26,8 +26,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from app.latency import summary  # noqa: E402
 from app.segment import WordSegmenter  # noqa: E402
-from app.truth import read_sentence, spoken_at  # noqa: E402
+from app.truth import read_sentence  # noqa: E402
 from benchmarks.common import write_result  # noqa: E402
+from model.boundary import score_segments, segments  # noqa: E402
 from stream.binner import Binner
 from stream.constants import BIN_US  # noqa: E402
 from stream.roi import Crop  # noqa: E402
@@ -84,38 +85,17 @@ def bin_counts(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def score(make, recordings) -> dict:
-    missed = split = merged = spurious = 0
-    latency = []
+    totals, latency = {}, []
     for t_us, counts, truth in recordings:
         seg = make()
-        segments = []  # (first bin, last bin, committing bin)
-        start = 0
-        for i, c in enumerate(counts):
-            edge = seg.update(c)
-            if edge == "onset":
-                start = max(i - seg.onset_lookback + 1, 0)
-            elif edge == "offset":
-                segments.append((start, i - seg.hangover_steps + 1, i))
-        found: dict[int, list[float]] = {}
-        for first, last, commit in segments:
-            a, b = t_us[first], t_us[last] + BIN_US
-            best = spoken_at(truth, a, b)  # as `spikelip latency` matches commits to words
-            if best is None:
-                spurious += 1
-                continue
-            merged += int(sum(min(b, w.end) > max(a, w.start) for w in truth) > 1)
-            found.setdefault(truth.index(best), []).append((t_us[commit] + BIN_US - best.end) / 1e3)
-        for j in range(len(truth)):
-            if j not in found:
-                missed += 1
-            elif len(found[j]) > 1:
-                split += 1
-            else:
-                latency.extend(found[j])
-    words = sum(len(truth) for *_, truth in recordings)
-    errors = missed + split + merged + spurious
-    return {"words": words, "missed": missed, "split": split, "merged": merged, "spurious": spurious,
-            "errors": errors, "error_rate": round(errors / words, 4), "commit_after_end": summary(latency)}
+        edges = [seg.update(c) for c in counts]
+        found = [(t_us[a], t_us[b] + BIN_US, t_us[c] + BIN_US)
+                 for a, b, c in segments(edges, seg.onset_lookback, seg.hangover_steps)]
+        r = score_segments(found, [(w.start, w.end) for w in truth])
+        latency += r.pop("commit_ms")
+        for k, v in r.items():
+            totals[k] = totals.get(k, 0) + v
+    return {**totals, "error_rate": round(totals["errors"] / totals["words"], 4), "commit_after_end": summary(latency)}
 
 
 def main(argv=None) -> int:

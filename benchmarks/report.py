@@ -352,6 +352,23 @@ def sentences(d: dict) -> str:
     ])
 
 
+def boundaries(d: dict) -> str:
+    rows = []
+    for name, ways in d["results"].items():
+        for way, r in ways.items():
+            rows.append([name, way, f"{r['right']} of {r['words']}", f(r["missed"]), f(r["split"]), f(r["merged"]),
+                         f(r["spurious"]), f(r["commit_ms_p50"], 0), f(r["commit_ms_p90"], 0)])
+    return "\n\n".join([
+        "### Where words end: learnt boundaries and the activity segmenter",
+        (f"The bundled model (`{d['model']}`) through the app's pipeline on held-out SynthLip sentences, each set read "
+         "twice: words end where the model's boundary head says, or after 120 ms of quiet lips "
+         "([word-boundaries](notes/word-boundaries.md)). \"Started in rests\": words where none was said."),
+        table(["sentences", "word ends from", "words right", "missed", "split", "merged", "started in rests",
+               "commit p50 (ms after the end)", "p90"], rows),
+        source(d, d["command"]),
+    ])
+
+
 def readouts(d: dict) -> str:
     rows = [[name, pct(v)] for name, v in d["top1_100ms_after_end"].items()]
     return "\n\n".join([
@@ -532,7 +549,8 @@ What these runs check, and the fault tests `make test` runs, are in [reliability
 
 WORDS = """## Words and readouts
 
-The segmenter keeps fixed levels: floor-relative levels get fewer words wrong in continuous
+The bundled model ends words where its boundary head says; models without one use the activity
+segmenter, which keeps fixed levels: floor-relative levels get fewer words wrong in continuous
 speech but start words on head motion during long rests ([segmenter](notes/segmenter.md))."""
 
 NEW_DOMAIN = """## A new face and a new camera
@@ -558,13 +576,13 @@ SECTIONS = [
     (LATENCY, ["latency"]),
     (THROUGHPUT, ["binning", "aedat4", "synth"]),
     (RELIABILITY, ["soak", "fuzz"]),
-    (WORDS, ["segmenter", "sentences", "readouts"]),
+    (WORDS, ["boundaries", "segmenter", "sentences", "readouts"]),
     (NEW_DOMAIN, ["robustness", "adapt", "roi_auto"]),
     (OTHER, ["idle", "int8", "trainability"]),
 ]
 RENDER = {"model_step": model_step, "runtime": runtime, "latency": latency, "onnx_threads": onnx_threads,
           "idle": idle, "int8": int8, "binning": binning, "aedat4": aedat4, "synth": synth, "fuzz": fuzz,
-          "segmenter": segmenter, "sentences": sentences, "readouts": readouts, "trainability": trainability,
+          "segmenter": segmenter, "boundaries": boundaries, "sentences": sentences, "readouts": readouts, "trainability": trainability,
           "adapt": adapt, "roi_auto": roi_auto}
 
 

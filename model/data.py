@@ -45,6 +45,12 @@ class CentreCrop:
         return x[..., top : top + self.size, left : left + self.size]
 
 
+def step_input(frame: np.ndarray, side: int = INPUT_SIDE) -> torch.Tensor:
+    """One bin's (2, H, W) counts -> the (1, 2, side, side) signed input of a model step,
+    cropped as in evaluation."""
+    return torch.from_numpy(signed(CentreCrop(side)(frame))).unsqueeze(0)
+
+
 class RandomCrop:
     def __init__(self, size: int, rng: random.Random | None = None):
         self.size, self.rng = size, rng or random

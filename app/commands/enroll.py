@@ -141,7 +141,8 @@ def _record(args, enrolment: Enrolment) -> None:
         with AedatWriter(session, source.sensor, camera_name=camera) as writer, finalise_on_sigterm():
             tap = EnrolTap(source, args.speed, writer)
             pipeline = Pipeline(tap, net, Readout(model_words), crop=crop, speed=None, segment=True)
-            cutter = Cutter(Crop(source.sensor, roi=crop.roi, scale=crop.scale))  # its own: crops keep state
+            cutter = Cutter(Crop(source.sensor, roi=crop.roi, scale=crop.scale),  # its own: crops keep state
+                            onset_lookback=pipeline.words.segmenter.onset_lookback)
             flow = TerminalFlow(enrolment, pipeline, tap, cutter, countdown_s=args.countdown,
                                 timeout_s=args.timeout, speed=args.speed, interactive=sys.stdin.isatty())
             flow.run()

@@ -184,7 +184,7 @@ def _print_report(r: dict) -> None:
         commit, decision = w["commit_latency"], w["decision_latency"]
         print(f"  words: {w['detected']} of {w['true_words']} detected, {w['correct']} correct")
         print(f"  top-1 settles on the committed word: p50 {_rel(decision['p50_ms'])}, worst {_rel(decision['max_ms'])} the word's end")
-        print(f"  word committed (segmenter offset):   p50 {_rel(commit['p50_ms'])}, worst {_rel(commit['max_ms'])} the word's end")
+        print(f"  word committed (its end detected):   p50 {_rel(commit['p50_ms'])}, worst {_rel(commit['max_ms'])} the word's end")
 
 
 def _rel(v) -> str:

@@ -4,8 +4,9 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+import time
 
-from app.options import output_dir, output_file, positive_int, seed
+from app.options import Number, output_dir, output_file, positive_int, seed
 from stream.errors import SpikeLipError
 
 NAME = "synth"
@@ -17,6 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "examples:\n"
         "  spikelip synth data/synthlip --clips-per-word 60 --seed 0\n"
         "  spikelip synth --sentence \"the price of water\" --out demo.aedat4 --seed 3\n"
+        "  spikelip synth data/sentences --sentences 120 --seed 2001   # for `spikelip boundary`\n"
         "(any English words in the CMU Pronouncing Dictionary; unless they are exactly the 100 DVS-Lip\n"
         " words of assets/words.txt, OUT_DIR/words.txt lists them in label order)"
     )
@@ -40,6 +42,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="sentence mode: the AEDAT4 file to write (ground truth goes to FILE.json)")
     parser.add_argument("--pause", default=None, metavar="S|MIN,MAX", type=_pause,
                         help="sentence mode: seconds of rest between words, 0 < MIN <= MAX (default 0.3,0.7)")
+    parser.add_argument("--sentences", type=positive_int, default=None, metavar="N",
+                        help="make N sentence recordings OUT_DIR/<seed>.aedat4 (+ .json) of random words instead of "
+                             "a dataset of clips, seeds SEED, SEED+1, ... (material for `spikelip boundary`)")
+    parser.add_argument("--words-per-sentence", type=positive_int, default=10, metavar="K",
+                        help="with --sentences: different words in each recording, >= 1 (default 10)")
+    parser.add_argument("--rate", type=Number(float, low=0.25, high=4.0), default=1.0, metavar="X",
+                        help="sentence modes: speaking rate, 0.25-4 times the speaker's own (default 1; 1.3 is fast)")
+    parser.add_argument("--head-motion", type=Number(float, low=0.0, high=40.0), default=None, metavar="PX",
+                        help="sentence modes: amplitude of the head's wandering in pixels, 0-40 (default the session's, "
+                             "0.4-2.5; a fidgeting user moves 5-10)")
     parser.add_argument("--mouth", default=None, metavar="X,Y", type=_point(non_negative=True),
                         help="sentence mode: where the mouth is on the 346 x 260 sensor, pixels >= 0 (default its centre)")
     parser.add_argument("--drift", default=None, metavar="DX,DY", type=_point(non_negative=False),
@@ -49,10 +61,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.sentence is not None:
         return _sentence(args)
+    if args.sentences is not None:
+        return _sentences(args)
     if args.out is not None:
         raise SpikeLipError("--out is for sentence mode: add --sentence \"WORD WORD ...\", "
                             "or give OUT_DIR for a dataset")
-    for option, value in (("--pause", args.pause), ("--mouth", args.mouth), ("--drift", args.drift)):
+    for option, value in (("--pause", args.pause), ("--mouth", args.mouth), ("--drift", args.drift),
+                          ("--rate", None if args.rate == 1.0 else args.rate), ("--head-motion", args.head_motion)):
         if value is not None:
             raise SpikeLipError(f"{option} is for sentence mode (--sentence \"WORD WORD ...\" --out FILE.aedat4): "
                                 "a dataset's clips are 128 x 128 crops of one word each")
@@ -82,11 +97,31 @@ def _sentence(args: argparse.Namespace) -> int:
     from stream.synthlip.sentence import PAUSE_S
 
     doc = generate_sentence(args.sentence, args.out, args.seed, pause_s=args.pause or PAUSE_S,
-                            mouth=args.mouth, drift_px=args.drift or (0.0, 0.0))
+                            mouth=args.mouth, drift_px=args.drift or (0.0, 0.0), rate=args.rate,
+                            head_motion_px=args.head_motion)
     words = ", ".join(f"{w['word']} {(w['start_us'] - doc['t_start_us']) / 1e6:.2f}-"
                       f"{(w['end_us'] - doc['t_start_us']) / 1e6:.2f} s" for w in doc["words"])
     print(f"wrote {args.out} ({doc['events']} events, {(doc['t_end_us'] - doc['t_start_us']) / 1e6:.1f} s, "
           f"{doc['sensor']['width']}x{doc['sensor']['height']}) and its ground truth: {words}", file=sys.stdout)
+    return 0
+
+
+def _sentences(args: argparse.Namespace) -> int:
+    if args.out_dir is None:
+        raise SpikeLipError("--sentences N needs OUT_DIR, the folder for the recordings")
+    for option, value in (("--clips-per-word", args.clips_per_word), ("--out", args.out)):
+        if value is not None:
+            raise SpikeLipError(f"{option} is not for --sentences: it writes OUT_DIR/<seed>.aedat4 recordings")
+    from stream.synthlip import generate_sentences
+    from stream.synthlip.sentence import PAUSE_S
+
+    start = time.perf_counter()
+    docs = generate_sentences(args.out_dir, args.sentences, args.seed, args.words_per_sentence, words=args.words,
+                              workers=args.workers, pause_s=args.pause or PAUSE_S, rate=args.rate,
+                              head_motion_px=args.head_motion, mouth=args.mouth, drift_px=args.drift or (0.0, 0.0))
+    seconds = sum((d["t_end_us"] - d["t_start_us"]) / 1e6 for d in docs)
+    print(f"wrote {len(docs)} sentence recordings to {args.out_dir} ({sum(len(d['words']) for d in docs)} words, "
+          f"{seconds:.0f} s of speech and rest) in {time.perf_counter() - start:.1f} s")
     return 0
 
 

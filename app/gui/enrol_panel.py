@@ -22,6 +22,7 @@ from app.enroll import COUNTDOWN_S, DEFAULT_TAKES, NO_SPEECH_HINT, TIMEOUT_S, Ad
     Prompt, check_clip_crop, read_words, take_image
 from app.gui import theme
 from app.gui.session import Finished, Started, Step
+from app.segment import segmenter_for
 from stream.errors import SpikeLipError
 from stream.roi import Crop
 
@@ -265,7 +266,8 @@ class EnrolPanel(QtWidgets.QDockWidget):
         if isinstance(message, Step):
             self._step(message)
         elif isinstance(message, Started):
-            self.cutter.reset(Crop(message.sensor, roi=message.crop.roi, scale=message.crop.scale))
+            self.cutter.reset(Crop(message.sensor, roi=message.crop.roi, scale=message.crop.scale),
+                              onset_lookback=segmenter_for(self.window.net).onset_lookback)
             self._sensor, self._crop_key = message.sensor, (message.crop.roi, message.crop.scale)
             if self.state in ("waiting", "countdown", "listening"):
                 self.ended = False

@@ -23,11 +23,11 @@ from stream.synthlip.dataset import generate_dataset
 from stream.synthlip.dvs import DvsConfig, DvsSimulator, frames_to_events
 from stream.synthlip.phonemes import load_pronunciations, load_words, word_track
 from stream.synthlip.render import Rendered, render_word, render_word_events
-from stream.synthlip.sentence import generate_sentence
+from stream.synthlip.sentence import generate_sentence, generate_sentences
 from stream.synthlip.speakers import Speaker, make_speaker, split_speaker_ids
 
 __all__ = [
-    "generate_dataset", "generate_sentence", "render_word", "render_word_events", "Rendered",
+    "generate_dataset", "generate_sentence", "generate_sentences", "render_word", "render_word_events", "Rendered",
     "DvsConfig", "DvsSimulator", "frames_to_events", "Speaker", "make_speaker", "split_speaker_ids",
     "load_words", "load_pronunciations", "word_track",
 ]

@@ -13,6 +13,7 @@ is the word's DVS-Lip label (its index in assets/words.txt), null for a word out
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,9 @@ from stream.synthlip.phonemes import (
     Segments, check_words, load_words, phone_segments, pronunciations_of, silence_segments,
 )
 from stream.synthlip.render import render_segments, rest_vector
-from stream.synthlip.speakers import SENTENCE_SPEAKER_BASE, STREAM_SENTENCE, make_session, make_speaker, rng_for
+from stream.synthlip.speakers import (
+    SENTENCE_SPEAKER_BASE, STREAM_SENTENCE, STREAM_SENTENCE_WORDS, make_session, make_speaker, rng_for,
+)
 
 # Recordings carry wall-clock timestamps; a fixed origin keeps files reproducible.
 T0_US = 1_700_000_000_000_000
@@ -42,12 +45,15 @@ def _movement_px(params: np.ndarray, rest: np.ndarray, half_width: float, apertu
 
 def generate_sentence(words, out_path, seed: int, sensor: SensorSize = SensorSize(346, 260),
                       speaker_id: int | None = None, pause_s: tuple[float, float] = PAUSE_S,
-                    mouth: tuple[float, float] | None = None, drift_px: tuple[float, float] = (0.0, 0.0)) -> dict:
+                    mouth: tuple[float, float] | None = None, drift_px: tuple[float, float] = (0.0, 0.0),
+                    rate: float = 1.0, head_motion_px: float | None = None) -> dict:
     """Write one sentence of `words` (a list or a space-separated string) to `out_path` (AEDAT4).
 
     The rest between two words lasts uniformly `pause_s` seconds (long pauses test how the app
     waits at rest). `mouth` is the mouth's place (x, y) on the sensor (default its centre);
-    `drift_px` the head's steady motion over the recording. Returns the ground truth that is also
+    `drift_px` the head's steady motion over the recording. `rate` scales the speaker's speaking
+    rate (1.3: fast speech); `head_motion_px` sets the amplitude of the head's wandering (default
+    the session's, 0.4-2.5 px; a fidgeting user moves 5-10). Returns the ground truth that is also
     written to the `.json` beside it.
     """
     if isinstance(words, str):
@@ -75,6 +81,9 @@ def generate_sentence(words, out_path, seed: int, sensor: SensorSize = SensorSiz
     sid = SENTENCE_SPEAKER_BASE if speaker_id is None else int(speaker_id)
     speaker = make_speaker(seed, sid)
     session = make_session(rng, speaker)
+    if rate != 1.0 or head_motion_px is not None:
+        session = replace(session, rate=session.rate * float(rate),
+                          head_amp_px=session.head_amp_px if head_motion_px is None else float(head_motion_px))
     rest = rest_vector(speaker)
     t = float(rng.uniform(0.4, 0.7))
     parts = [silence_segments(0.0, t, rest)]
@@ -142,3 +151,32 @@ def generate_sentence(words, out_path, seed: int, sensor: SensorSize = SensorSiz
     return doc
 
 
+def sentence_words(seed: int, count: int, vocabulary: list[str]) -> list[str]:
+    """`count` different words of `vocabulary` for sentence `seed` (all of them if fewer)."""
+    rng = rng_for(seed, STREAM_SENTENCE_WORDS)
+    picked = rng.choice(len(vocabulary), min(count, len(vocabulary)), replace=False)
+    return [vocabulary[i] for i in picked]
+
+
+def generate_sentences(out_dir, count: int, seed: int, words_per_sentence: int = 10, words=None,
+                       workers: int = 1, **options) -> list[dict]:
+    """`count` sentence recordings `out_dir/<seed>.aedat4` (+ .json), seeds `seed`, `seed`+1, ...:
+    training and test material for where words start and end. Each holds `words_per_sentence`
+    different words of `words` (default the 100 DVS-Lip words) and a speaker of its own;
+    `options` go to `generate_sentence`. `workers` > 1 renders in spawned processes."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    vocabulary = check_words(list(words)) if words else load_words()
+    jobs = [(sentence_words(int(seed) + k, words_per_sentence, vocabulary), out / f"{int(seed) + k}.aedat4",
+             int(seed) + k, options) for k in range(count)]
+    if workers <= 1:
+        return [_render(job) for job in jobs]
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+        return pool.map(_render, jobs)
+
+
+def _render(job) -> dict:
+    said, path, seed, options = job
+    return generate_sentence(said, path, seed, **options)

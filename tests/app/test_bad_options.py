@@ -38,6 +38,7 @@ def minimal_arguments(command: str, tmp: Path) -> tuple[list[str], list[str]]:
         "record": ([str(tmp / "out.aedat4")], []),
         "eval": ([], ["--data", str(tmp / "data")]),
         "adapt": ([], ["--data", str(tmp / "data"), "--out", str(tmp / "run")]),
+        "boundary": ([], ["--data", str(tmp / "data"), "--out", str(tmp / "run.json")]),
         "enroll": ([], ["--out", str(tmp / "enrolled")]),
         "export": ([], ["--model", "small", "--out", str(tmp / "x.onnx")]),
         "bundle": ([str(tmp / "eval.json")], ["--eval", str(tmp / "eval.json"), "--evaluated-on", "test"]),
@@ -65,7 +66,7 @@ CASES = [(command, name_of(action)) for command, p in sorted(SUBCOMMANDS.items()
 
 def test_every_command_is_swept():
     assert set(SUBCOMMANDS) == {"inspect", "convert", "record", "replay", "latency", "demo", "synth", "train",
-                                "eval", "enroll", "adapt", "export", "bundle"}
+                                "eval", "enroll", "adapt", "boundary", "export", "bundle"}
     assert len(CASES) * len(BAD_VALUES) > 800  # (command, option, value) cases of the sweep below
 
 

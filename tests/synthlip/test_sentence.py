@@ -76,3 +76,31 @@ def test_shipped_samples_are_small_and_consistent():
         ends = [doc["t_start_us"]] + [t for w in doc["words"] for t in (w["start_us"], w["end_us"])] + [doc["t_end_us"]]
         assert ends == sorted(ends)
     assert total < 5 * 2**20
+
+
+@pytest.mark.slow
+def test_synth_sentences_makes_a_set_for_the_boundary_head(tmp_path, capsys):
+    from app.cli import main
+
+    assert main(["synth", str(tmp_path / "s"), "--sentences", "2", "--words-per-sentence", "3", "--seed", "41"]) == 0
+    assert "wrote 2 sentence recordings" in capsys.readouterr().out
+    docs = [json.loads((tmp_path / "s" / f"{seed}.json").read_text()) for seed in (41, 42)]
+    assert [d["seed"] for d in docs] == [41, 42] and all(len(d["words"]) == 3 for d in docs)
+    assert all(len({w["word"] for w in d["words"]}) == 3 for d in docs)  # different words in each
+    assert (tmp_path / "s" / "41.aedat4").is_file()
+    # a faster speaker says the same words sooner; a fidgeting head makes more events
+    slow = generate_sentence("water million", tmp_path / "a.aedat4", seed=3)
+    fast = generate_sentence("water million", tmp_path / "b.aedat4", seed=3, rate=1.5)
+    fidget = generate_sentence("water million", tmp_path / "c.aedat4", seed=3, head_motion_px=8.0)
+    length = [sum(w["end_us"] - w["start_us"] for w in d["words"]) for d in (slow, fast)]
+    assert length[1] < 0.8 * length[0]
+    assert fidget["events"] > 1.3 * slow["events"]
+
+
+def test_sentence_set_options_are_for_sentence_modes(tmp_path, capsys):
+    from app.cli import main
+
+    assert main(["synth", str(tmp_path / "d"), "--clips-per-word", "1", "--head-motion", "5"]) == 2
+    assert "--head-motion is for sentence mode" in capsys.readouterr().err
+    assert main(["synth", "--sentences", "2"]) == 2
+    assert "needs OUT_DIR" in capsys.readouterr().err

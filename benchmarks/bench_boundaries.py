@@ -1,0 +1,109 @@
+"""Where words end in continuous speech: the bundled model's learnt word boundaries against the
+activity segmenter, side by side, through the app's own `Pipeline` (as `spikelip replay
+--headless --speed 0` reads), on held-out SynthLip sentences (seeds the head never saw, speakers
+of their own):
+
+- continuous: 30 sentences of 10 words, rests of 0.3-0.7 s (300 words);
+- fast speech: 10 sentences of 10 words at 1.3 x the speaker's rate, rests of 0.15-0.4 s;
+- 8 s rests: 8 sentences of 6 words, 8 s at rest between words (the head wandering as in
+  SynthLip, 0.4-2.5 px);
+- 8 s rests, fidgeting: the same with the head wandering 5 px.
+
+Scored against the ground truth: true words read right (each once), words missed, split in
+two, merged with a neighbour, words started during rests (no word there), and when each word was
+committed after its end (its committing bin's end; p50, p90).
+
+    .venv/bin/python benchmarks/bench_boundaries.py [--keep DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from app.models import load_model, use_streaming_threads  # noqa: E402
+from app.pipeline import Pipeline  # noqa: E402
+from app.segment import WordSegmenter, segmenter_for  # noqa: E402
+from app.truth import read_sentence, spoken_at  # noqa: E402
+from benchmarks.common import write_result  # noqa: E402
+from model import Readout  # noqa: E402
+from model.boundary import score_segments  # noqa: E402
+from stream.constants import BIN_US  # noqa: E402
+from stream.sources import open_file  # noqa: E402
+from stream.synthlip import generate_sentences  # noqa: E402
+
+SETS = {  # name: (first seed, sentences, words each, options)
+    "continuous": (3001, 30, 10, {}),
+    "fast speech": (3101, 10, 10, {"rate": 1.3, "pause_s": (0.15, 0.4)}),
+    "8 s rests": (3201, 8, 6, {"pause_s": (8.0, 8.0)}),
+    "8 s rests, fidgeting": (3301, 8, 6, {"pause_s": (8.0, 8.0), "head_motion_px": 5.0}),
+}
+
+
+def read(path: Path, net, words, segmenter) -> dict:
+    """Words committed by the pipeline on one recording, scored."""
+    origin, truth = read_sentence(path)
+    with open_file(path) as source:
+        pipeline = Pipeline(source, net, Readout(words), speed=None, segmenter=segmenter)
+        committed = [(r.word, r.t_us + BIN_US) for r in pipeline if r.word is not None]
+        if (last := pipeline.finish()) is not None:
+            committed.append((last, pipeline.origin_us + last.end_s * 1e6))
+        zero = pipeline.origin_us
+    spans = [(w.start, w.end) for w in truth]
+    found = [(zero + w.start_s * 1e6, zero + w.end_s * 1e6, commit) for w, commit in committed]
+    result = score_segments(found, spans)
+    right = {spoken_at(truth, a, b) for (a, b, _), (w, _) in zip(found, committed)
+             if (said := spoken_at(truth, a, b)) is not None and said.word == w.word}
+    result["right"] = len(right)
+    return result
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--keep", type=Path, help="write (and reuse) the recordings here")
+    args = parser.parse_args(argv)
+    use_streaming_threads()
+    net, words, description, _ = load_model(None, runtime="sparse", quiet=True)
+    if net.boundary is None:
+        raise SystemExit("the bundled model has no word-boundary head: train one with `spikelip boundary`")
+    ways = {"activity segmenter": WordSegmenter, "learnt boundaries": lambda: segmenter_for(net)}
+    start = time.perf_counter()
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = args.keep or Path(tmp)
+        for name, (seed, count, per, options) in SETS.items():
+            sub = folder / name.replace(" ", "-").replace(",", "")
+            if not sub.is_dir() or len(list(sub.glob("*.aedat4"))) < count:
+                generate_sentences(sub, count, seed, per, workers=2, **options)
+            paths = sorted(sub.glob("*.aedat4"))[:count]
+            results[name] = {}
+            for way, make in ways.items():
+                totals, commit = {}, []
+                for path in paths:
+                    r = read(path, net, words, make())
+                    commit += r.pop("commit_ms")
+                    for k, v in r.items():
+                        totals[k] = totals.get(k, 0) + v
+                p50, p90 = (round(float(v), 1) for v in np.percentile(commit, [50, 90])) if commit else (None, None)
+                results[name][way] = {**totals, "commit_ms_p50": p50, "commit_ms_p90": p90}
+                t = results[name][way]
+                print(f"{name:22s} {way:20s} right {t['right']:3d}/{t['words']}  missed {t['missed']:2d} split "
+                      f"{t['split']:2d} merged {t['merged']:2d} in rests {t['spurious']:2d}  commit p50 {p50} ms, "
+                      f"p90 {p90} ms", flush=True)
+    write_result("boundaries", {
+        "command": "python benchmarks/bench_boundaries.py", "model": description,
+        "sets": {name: {"seeds": [seed, seed + count - 1], "words_per_sentence": per,
+                        "options": {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()}}
+                 for name, (seed, count, per, options) in SETS.items()},
+        "results": results, "seconds": round(time.perf_counter() - start, 1),
+    })
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
