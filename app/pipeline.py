@@ -27,11 +27,10 @@ from stream.shedding import LoadShedder
 from stream.sources.base import EventSource
 
 
-# Training clips hold 0.15-0.5 s of rest before the word; after 1 s with the lips still the model
-# starts again, so a word after a long pause meets a state like those it learnt from (8 s rests:
-# 16 -> 23 of 48 words right; restarting after 0.5 s reads 31, but costs continuous speech 6 of
-# 300, as a restart then often falls just before a word: docs/notes/word-boundaries.md).
-REST_RESTART_BINS = 75
+# Training clips hold 0.15-0.5 s of rest before the word: during a pause the model's state is
+# renewed so that it has always seen 0.25-0.5 s of rest (`Pipeline._rest`; 8 s rests: 21 -> 35 of
+# 48 words right, continuous speech 222 -> 230 of 300: docs/notes/word-boundaries.md).
+WARM_BINS = 19
 REST_LEVEL = 50.0  # smoothed events per bin: lips clearly at rest (a word starts above 200)
 
 # On finding speech the crop did not see, the pipeline reads this much again through the new crop
@@ -132,6 +131,7 @@ class Pipeline:
         self._stop = False
         self._restart = False
         self._quiet = 0  # bins the lips have rested since the model last restarted
+        self._fresh = None  # a model state started during the current rest (`_rest`)
         self._moved: tuple[int, Roi] | None = None  # (from when, the ROI before) of the last crop move
         self._history: deque[tuple[int, np.ndarray]] = deque()  # recent (bin, whole-sensor events), to read again
         self._frames: deque = deque(maxlen=8)  # APS frames handed out by the source, not yet due
@@ -249,6 +249,7 @@ class Pipeline:
         closed.append(earlier.advance(math.ceil(float(self.binner.bin_start_us(index + 1)))))
         state = self.model.initial_state(batch_size=1)
         self.words.reset()
+        self._quiet, self._fresh = 0, None
         word = None
         for bins in closed:
             for i, frame in zip(bins.index, bins.frames):
@@ -260,6 +261,22 @@ class Pipeline:
         for _, piece in later:
             self.binner.push(self.crop(piece))  # closes only empty bins, which the caller steps as they were
         return state, word
+
+    def _rest(self, x, state):
+        """While the lips are still, a second state steps beside the model's, started from rest
+        WARM_BINS bins into the pause; every WARM_BINS bins it takes over and a new one starts.
+        So however long the pause, the next word meets a state that has seen WARM_BINS to
+        2 x WARM_BINS bins of rest, as training clips hold 0.15-0.5 s before their word."""
+        if self._quiet < WARM_BINS:
+            self._fresh = None
+            return state
+        if self._fresh is None:
+            self._fresh = self.model.initial_state(batch_size=1)
+        with torch.inference_mode():
+            _, self._fresh = self.model.step(x, self._fresh)
+        if self._quiet >= 2 * WARM_BINS:
+            state, self._fresh, self._quiet = self._fresh, None, WARM_BINS
+        return state
 
     def _slices(self):
         if self.source.live:
@@ -320,10 +337,11 @@ class Pipeline:
         if self.words is not None:
             still = self.words.segmenter.settled and level < REST_LEVEL
             self._quiet = self._quiet + 1 if still else 0
-        if word is not None or self._quiet >= REST_RESTART_BINS:
-            # the next word starts from rest, as every training clip does
-            self.restart_model()
-            self._quiet = 0
+        if word is not None:
+            self.restart_model()  # the next word starts from rest, as every training clip does
+            self._quiet, self._fresh = 0, None
+        else:
+            state = self._rest(x, state)
         result = StepResult(
             step=self.steps - 1,
             t_us=int(round(start_us)),

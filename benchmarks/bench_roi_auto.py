@@ -11,7 +11,8 @@ fixed crop and with `--roi auto`, and scored against the ground truth: true word
 (each counted once), the distance from the crop's centre to the mouth during words (px), crop
 moves made while the segmenter heard a word (must be 0), and re-reads (the crop found speech it
 had missed, moved, and read the last 0.3 s again through the new crop, so that word too is seen
-through one crop). Last, APS frames: a real face (a photo) placed and drifting the same way.
+through one crop). The classifier's own noise is measured too: each centred original read through
+the fixed crop moved by 2 px. Last, APS frames: a real face (a photo) placed and drifting the same way.
 
     .venv/bin/python benchmarks/bench_roi_auto.py [--sentences 10] [--keep DIR]
 """
@@ -36,7 +37,7 @@ from model import Readout  # noqa: E402
 from stream.events import EVENT_DTYPE, SensorSize  # noqa: E402
 from stream.face import MouthFinder  # noqa: E402
 from stream.mouth_tracker import FollowingCrop  # noqa: E402
-from stream.roi import Crop  # noqa: E402
+from stream.roi import Crop, Roi  # noqa: E402
 from stream.sources import open_file  # noqa: E402
 from stream.sources.npy import dvslip_words  # noqa: E402
 from stream.synthlip import generate_sentence  # noqa: E402
@@ -45,6 +46,7 @@ from stream.writer import AedatWriter  # noqa: E402
 SENSOR = SensorSize(346, 260)
 SEEDS = range(901, 911)
 DRIFT_PX = 20.0
+SHIFTS_PX = [(2, 0), (-2, 0), (0, 2), (0, -2)]
 
 
 def placement(seed: int) -> tuple[tuple[float, float], tuple[float, float]]:
@@ -100,13 +102,13 @@ def with_distractor(src: Path, out: Path, seed: int) -> None:
     out.with_suffix(".json").write_text(json.dumps(doc, indent=1) + "\n")
 
 
-def replay(path: Path, net, words, auto: bool) -> dict:
-    """What `spikelip replay PATH --headless --speed 0 [--roi auto]` reads, scored."""
+def replay(path: Path, net, words, crop_of) -> dict:
+    """What `spikelip replay PATH --headless --speed 0 [--roi ...]` reads with the crop
+    `crop_of(sensor)` makes, scored."""
     origin, truth = read_sentence(path)
     track = np.array(json.loads(path.with_suffix(".json").read_text())["mouth_track"], float)
     with open_file(path) as source:
-        crop = FollowingCrop(source.sensor) if auto else Crop(source.sensor)
-        pipeline = Pipeline(source, net, Readout(words), crop=crop, speed=None)
+        pipeline = Pipeline(source, net, Readout(words), crop=crop_of(source.sensor), speed=None)
         heard, errors, moves_in_words, first_move_s, last_roi, rereads, reread = [], [], 0, None, None, 0, False
         for r in pipeline:
             if r.word is not None:
@@ -187,6 +189,7 @@ def main(argv=None) -> int:
     totals = {name: {"right": 0, "words": 0, "error_px": [], "moves_in_words": 0, "rereads": 0, "per_sentence": []}
               for name in runs}
     start = time.perf_counter()
+    noise = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.keep or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
@@ -200,7 +203,7 @@ def main(argv=None) -> int:
             with_distractor(files["moved"], files["distractor"], seed)
             line = []
             for name, (kind, auto) in runs.items():
-                r = replay(files[kind], net, words, auto)
+                r = replay(files[kind], net, words, FollowingCrop if auto else Crop)
                 t = totals[name]
                 t["right"] += r["right"]
                 t["words"] += r["words"]
@@ -210,8 +213,12 @@ def main(argv=None) -> int:
                 t["per_sentence"].append({"seed": seed, "right": r["right"], "words": r["words"],
                                           "first_move_s": r["first_move_s"]})
                 line.append(f"{name} {r['right']}/{r['words']}")
+            # the classifier's own noise: the centred original through the fixed crop moved 2 px
+            shifted = [replay(files["centred"], net, words, lambda sensor, d=d: Crop(sensor, Roi(109 + d[0], 66 + d[1], 128, 128)))
+                       ["right"] for d in SHIFTS_PX]
+            noise.append([r - totals["centred / fixed"]["per_sentence"][-1]["right"] for r in shifted])
             print(f"seed {seed} (mouth {mouth[0]:.0f},{mouth[1]:.0f}, drift {drift[0]:+.0f},{drift[1]:+.0f}): "
-                  + "; ".join(line), flush=True)
+                  + "; ".join(line) + f"; centred, crop moved 2 px: {shifted}", flush=True)
         aps = aps_face(folder, list(SEEDS)[: args.sentences])
         print(f"APS frames, real face: placed in {aps['placed']} of {aps['recordings']} recordings after "
               f"{aps['placed_ms_p50']} ms (p50); crop to mouth p50 {aps['error_px_p50']} px, p90 {aps['error_px_p90']} px")
@@ -231,6 +238,11 @@ def main(argv=None) -> int:
         "drift_px": DRIFT_PX, "runs": rows, "aps": aps, "seconds": round(time.perf_counter() - start, 1),
         "goal": "moved / auto reads as many words as centred / fixed, less at most one, in every sentence",
         "worst_sentence_difference": worst, "goal_met": worst >= -1,
+        "sentences_within_one_word": sum(s["right"] - base[s["seed"]] >= -1 for s in rows["moved / auto"]["per_sentence"]),
+        "noise_floor": {"what": "the centred original through the fixed crop moved 2 px right, left, down, up: "
+                                "words right minus those of the unmoved crop, per sentence",
+                        "differences": noise, "worst": min(min(n) for n in noise),
+                        "below_minus_one": sum(d < -1 for n in noise for d in n), "cases": sum(len(n) for n in noise)},
     })
     return 0
 

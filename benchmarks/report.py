@@ -424,10 +424,16 @@ def roi_auto(d: dict) -> str:
         (f"`--roi auto` against the fixed centred crop, {len(d['seeds'])} SynthLip sentences of 10 words "
          f"(all 100 words), mouth moved 60-110 px and drifting {d['drift_px']:g} px; the background motion is a "
          f"bar as busy as speech sliding far from the face from the second word on. Goal: {d['goal']}: "
-         f"{'met' if d['goal_met'] else 'not met'} (worst sentence {d['worst_sentence_difference']:+d})."),
+         f"{'met' if d['goal_met'] else 'not met'} ({d.get('sentences_within_one_word', '-')} of "
+         f"{len(d['seeds'])} sentences; worst {d['worst_sentence_difference']:+d})."),
         table(["input / crop", "words right", "crop to mouth p50 (px)", "p90 (px)", "moves during words",
                "re-reads"], rows),
     ]
+    if noise := d.get("noise_floor"):
+        parts.append(
+            f"The classifier's own noise: the centred originals through the fixed crop moved 2 px (right, left, "
+            f"down, up) read up to {-noise['worst']} words fewer than through the unmoved crop; "
+            f"{noise['below_minus_one']} of {noise['cases']} such reads miss the goal's \"less at most one\".")
     if aps:
         parts.append(
             f"APS frames: a real face (photo) placed as above and drifting {d['drift_px']:g} px, no speech, "

@@ -521,6 +521,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.controls.model_box.blockSignals(True)
         self.controls.model_box.clear()
         self.controls.model_box.addItem(self.model_description, None)
+        self.controls.model_box.setToolTip(f"model: {self.model_description}")  # the box may cut it short
         current = Path(self.model_spec or BUNDLED_MODEL).resolve()
         for path in sorted((ASSETS / "models").glob("*.json")):  # checkpoints; their ONNX exports ride along
             if path.resolve() != current:
