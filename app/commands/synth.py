@@ -10,7 +10,7 @@ from app.options import Number, output_dir, output_file, positive_int, seed
 from stream.errors import SpikeLipError
 
 NAME = "synth"
-HELP = "generate synthetic lip-reading events (SynthLip): a DVS-Lip-style dataset or an AEDAT4 sentence"
+HELP = "generate synthetic lip-reading events (SynthLip): a DVS-Lip-style dataset, an AEDAT4 sentence or a set of them"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
