@@ -29,9 +29,12 @@ from stream.sources.base import EventSource
 
 # Training clips hold 0.15-0.5 s of rest before the word: during a pause the model's state is
 # renewed so that it has always seen 0.25-0.5 s of rest (`Pipeline._rest`; 8 s rests: 21 -> 35 of
-# 48 words right, continuous speech 222 -> 230 of 300: docs/notes/word-boundaries.md).
+# 48 words right, continuous speech 222 -> 227 of 300: docs/notes/word-boundaries.md).
 WARM_BINS = 19
-REST_LEVEL = 50.0  # smoothed events per bin: lips clearly at rest (a word starts above 200)
+# Only where the lips are clearly still (a word starts above 200 events a bin): with the
+# segmenter's own "settled" alone the takeovers, each a jump of the logits, started 4 words in the
+# 8 s rests of bench_boundaries (0 with this level).
+REST_LEVEL = 50.0
 
 # On finding speech the crop did not see, the pipeline reads this much again through the new crop
 # (the word that showed the mouth began at most a few bins before).

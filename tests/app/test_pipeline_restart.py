@@ -96,3 +96,30 @@ def test_a_clip_of_one_word_is_not_segmented():
     results = list(pipeline)
     assert pipeline.words is None and all(r.speaking and r.word is None for r in results)
     assert net.seen == list(range(len(results))) and pipeline.finish() is None  # never restarted
+
+
+def test_during_a_long_rest_the_model_never_runs_on_more_than_half_a_second_of_it():
+    """While the lips rest, a second state started 0.25 s into the pause takes over every 0.25 s:
+    the state each step gets has seen at most 2 x WARM_BINS bins of rest (a training clip holds
+    0.15-0.5 s before its word), and takeovers are states that have already seen WARM_BINS."""
+    from app.pipeline import WARM_BINS
+
+    rng = np.random.default_rng(0)
+    n = 8000  # 4 s of a resting mouth: ~27 events a bin
+    t = np.sort(rng.integers(0, 4_000_000, n))
+    rest = make_events(t, rng.integers(150, 200, n), rng.integers(100, 150, n), rng.integers(0, 2, n))
+
+    class Recording(CountingModel):
+        """Which state each pipeline step got: the first step call of each bin."""
+
+    net = Recording()
+    pipeline = Pipeline(ArraySource(rest), net, Readout(["a", "b"]), speed=None)
+    given, calls = [], 0
+    for _ in pipeline:
+        given.append(net.seen[calls])
+        calls = len(net.seen)
+    assert len(given) > 250 and calls > len(given)  # the second state steps too
+    assert max(given) <= 2 * WARM_BINS
+    takeovers = [k for k in range(1, len(given)) if given[k] < given[k - 1]]
+    assert takeovers[0] <= 2 * WARM_BINS + 2 and len(takeovers) >= len(given) // WARM_BINS - 3
+    assert all(WARM_BINS <= given[k] <= WARM_BINS + 2 for k in takeovers)  # states with 0.25 s of rest
