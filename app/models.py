@@ -79,17 +79,14 @@ def _with_boundary(loaded: LoadedModel, spec) -> LoadedModel:
     """A checkpoint with a trained word-boundary head (`spikelip boundary`) carries it as
     `net.boundary` = (head, decision); the pipeline then ends words where the model says."""
     from model.boundary import load_head
-    from model.checkpoint import find_checkpoint, is_checkpoint_json
-    from model.config import read_json
+    from model.checkpoint import find_checkpoint
 
     loaded.net.boundary = None
     try:
         path = find_checkpoint(spec)
-        if not is_checkpoint_json(read_json(path)):
-            return loaded
-    except SpikeLipError:  # a config name or file: no checkpoint, no head
+    except SpikeLipError:  # a config name: no checkpoint, no head
         return loaded
-    loaded.net.boundary = load_head(path)
+    loaded.net.boundary = load_head(path)  # None for a config file or a checkpoint without one
     if loaded.net.boundary is None:
         return loaded
     return loaded._replace(description=f"{loaded.description}, word boundaries learnt")

@@ -99,7 +99,7 @@ class LearnedSegmenter:
     def __init__(self, head, decision) -> None:
         from model.boundary import Decider, StreamStep
 
-        self.head, self.decision = head, decision
+        self.decision = decision
         self.hangover_steps = decision.off_steps
         self._decider = Decider(decision)
         self._step = StreamStep(head)

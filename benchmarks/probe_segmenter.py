@@ -29,7 +29,7 @@ from app.segment import WordSegmenter  # noqa: E402
 from app.truth import read_sentence  # noqa: E402
 from benchmarks.common import write_result  # noqa: E402
 from model.boundary import score_segments, segments  # noqa: E402
-from stream.binner import Binner
+from stream.binner import bin_recording  # noqa: E402
 from stream.constants import BIN_US  # noqa: E402
 from stream.roi import Crop  # noqa: E402
 from stream.sources import open_file  # noqa: E402
@@ -70,15 +70,8 @@ VARIANTS = {
 
 def bin_counts(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """(start us, event count) of every 13.3 ms bin of a recording, through the app's crop and binner."""
-    source = open_file(path)
-    crop = Crop(source.sensor)
-    binner = Binner(crop.sensor, bin_us=BIN_US, rounding=source.binning)
-    parts = []
-    try:
-        parts = [binner.push(crop(events)) for events in source]
-        parts.append(binner.flush())
-    finally:
-        source.close()
+    with open_file(path) as source:
+        binner, parts = bin_recording(source, Crop(source.sensor))
     index = np.concatenate([b.index for b in parts])
     counts = np.concatenate([b.frames.reshape(len(b), -1).sum(1) for b in parts]).astype(float)
     return binner.bin_start_us(index), counts

@@ -26,7 +26,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from model.data import step_input
-from stream.binner import Binner
+from stream.binner import bin_recording
 from stream.errors import SpikeLipError
 from stream.files import write_atomically
 from stream.roi import Crop
@@ -198,11 +198,9 @@ def sentence_sequence(net, path, rng: random.Random, restart_bins: tuple[int, in
     spans = [(w["start_us"], w["end_us"]) for w in truth["words"]]
     logits, counts, starts = [], [], []
     with open_file(path) as source:
-        crop = Crop(source.sensor)
-        binner = Binner(crop.sensor, rounding=source.binning)
-        state = net.initial_state(batch_size=1)
-        restart_at = [end for _, end in spans]
-        parts = [binner.push(crop(events)) for events in source] + [binner.flush()]
+        binner, parts = bin_recording(source, Crop(source.sensor))
+    state = net.initial_state(batch_size=1)
+    restart_at = [end for _, end in spans]
     with torch.inference_mode():
         for bins in parts:
             for index, frame in zip(bins.index, bins.frames):

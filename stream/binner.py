@@ -211,6 +211,15 @@ def _concat(a: Bins, b: Bins) -> Bins:
     return Bins(np.concatenate([a.index, b.index]), np.concatenate([a.frames, b.frames]))
 
 
+def bin_recording(source, crop) -> tuple[Binner, list[Bins]]:
+    """Every bin of a whole (file) source through `crop`, in order, with the binner that placed
+    them (its `bin_start_us` gives their times)."""
+    binner = Binner(crop.sensor, rounding=source.binning)
+    parts = [binner.push(crop(events)) for events in source]
+    parts.append(binner.flush())
+    return binner, parts
+
+
 def bin_clip(events: np.ndarray, sensor: SensorSize = SensorSize(MOUTH_SIDE, MOUTH_SIDE), bins: int = CLIP_BINS) -> np.ndarray:
     """A whole DVS-Lip clip to a (bins, 2, H, W) count tensor, zero-padded, reference binning."""
     binner = Binner(sensor, rounding="round", t0=0, max_bins=bins, max_gap_bins=bins)

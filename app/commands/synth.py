@@ -127,11 +127,8 @@ def _sentences(args: argparse.Namespace) -> int:
 
 def _pause(text: str) -> tuple[float, float]:
     """--pause "S" or "MIN,MAX" -> (MIN, MAX) seconds with 0 < MIN <= MAX, checked when parsed."""
-    try:
-        values = [float(v) for v in text.split(",")]
-    except ValueError:
-        values = []
-    if len(values) not in (1, 2) or not all(math.isfinite(v) for v in values):
+    values = _numbers(text)
+    if len(values) not in (1, 2):
         raise argparse.ArgumentTypeError(f"expected seconds as S or MIN,MAX (e.g. 0.3,0.7), got {text!r}")
     lo, hi = values[0], values[-1]
     if not 0 < lo <= hi:
@@ -139,14 +136,20 @@ def _pause(text: str) -> tuple[float, float]:
     return lo, hi
 
 
+def _numbers(text: str) -> list[float]:
+    """Comma-separated finite numbers; [] when any is not one."""
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        return []
+    return values if all(math.isfinite(v) for v in values) else []
+
+
 def _point(non_negative: bool):
     """X,Y as two finite numbers (pixels), checked when parsed."""
     def point(text: str) -> tuple[float, float]:
-        try:
-            values = [float(v) for v in text.split(",")]
-        except ValueError:
-            values = []
-        if len(values) != 2 or not all(math.isfinite(v) for v in values):
+        values = _numbers(text)
+        if len(values) != 2:
             raise argparse.ArgumentTypeError(f"expected two numbers X,Y (pixels), got {text!r}")
         if non_negative and min(values) < 0:
             raise argparse.ArgumentTypeError(f"expected X,Y >= 0 (pixels from the top-left corner), got {text!r}")
