@@ -73,6 +73,12 @@ class WordSegmenter:
         """No word is under way nor can be starting: the activity is below the offset level."""
         return not self.speaking and self.level < self.off_rate
 
+    def finish(self) -> str | None:
+        """The stream ended: "offset" if a word was under way; then back to listening."""
+        word = self.speaking
+        self.reset()
+        return "offset" if word else None
+
     def update(self, events_in_bin: float, logits=None) -> str | None:
         """One bin's event count (`logits` are not used: see `LearnedSegmenter`)."""
         self._window.append(float(events_in_bin))
@@ -123,6 +129,12 @@ class LearnedSegmenter:
     @property
     def settled(self) -> bool:
         return not self.speaking and self.p < self.decision.off
+
+    def finish(self) -> str | None:
+        """The stream ended: "offset" if the stretch under way is long enough to be a word."""
+        edge = self._decider.finish()
+        self.reset()
+        return edge
 
     def update(self, events_in_bin: float, logits=None) -> str | None:
         self._window.append(float(events_in_bin))
@@ -201,10 +213,10 @@ class WordStage:
         return None
 
     def finish(self, t_s: float) -> Word | None:
-        """The stream ended at `t_s`: commit the word still being spoken, if any."""
-        if not self.speaking:
+        """The stream ended at `t_s`: commit the word still being spoken, if any (for the learnt
+        boundaries: if it is long enough to be one)."""
+        if self.segmenter.finish() is None:
             return None
-        self.segmenter.reset()
         word, confidence = self.readout.top(1)[0]
         return Word(word, float(confidence), self._start_s, max(t_s, self._start_s))
 

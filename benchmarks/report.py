@@ -362,7 +362,9 @@ def boundaries(d: dict) -> str:
         "### Where words end: learnt boundaries and the activity segmenter",
         (f"The bundled model (`{d['model']}`) through the app's pipeline on held-out SynthLip sentences, each set read "
          "twice: words end where the model's boundary head says, or after 120 ms of quiet lips "
-         "([word-boundaries](notes/word-boundaries.md)). \"Started in rests\": words where none was said."),
+         "([word-boundaries](notes/word-boundaries.md)). \"Started in rests\": words where none was said. "
+         "\"True boundaries\": each word read by a fresh model with its true start and end, committed 53 ms or "
+         "0.4 s after it: what the classifier itself reads."),
         table(["sentences", "word ends from", "words right", "missed", "split", "merged", "started in rests",
                "commit p50 (ms after the end)", "p90"], rows),
         source(d, d["command"]),

@@ -41,15 +41,29 @@ class BoundaryState(NamedTuple):
 @dataclass(frozen=True)
 class Decision:
     """How p(in a word) becomes onsets and offsets: a word starts after `on_steps` bins at or
-    above `on`, ends after `off_steps` bins below `off`; a stretch shorter than `min_steps` (onset
-    to end) is no word (a blip of head motion: the shortest words move the lips for ~150 ms).
-    Chosen on held-out SynthLip sentences (docs/notes/word-boundaries.md)."""
+    above `on`, ends after `off_steps` bins below `off`; a stretch shorter than `min_steps` bins
+    (first bin above `on` to last before the end) is no word but a blip of head motion
+    (`min_word_steps` sets it from the training sentences). Chosen on held-out SynthLip sentences
+    (docs/notes/word-boundaries.md)."""
 
     on: float = 0.8
     off: float = 0.5
     on_steps: int = 4
     off_steps: int = 3
     min_steps: int = 10
+
+
+# A fidgeting head at rest raises p for 0.1-0.25 s at a time; the shortest SynthLip word moves
+# the lips for 0.26 s even said 1.3 x fast, so stretches shorter than 0.9 x the shortest word
+# the head was trained on are dropped (docs/notes/word-boundaries.md).
+MIN_WORD_SHARE = 0.9
+
+
+def min_word_steps(sequences: list[Sequence], share: float = MIN_WORD_SHARE) -> int:
+    """`Decision.min_steps` for a head trained on `sequences`: `share` of their shortest word, in bins."""
+    shortest = min(b - a for s in sequences for a, b in s.spans)
+    bin_us = min(float(s.starts_us[1] - s.starts_us[0]) for s in sequences if len(s.starts_us) > 1)
+    return max(1, int(share * shortest / bin_us))
 
 
 class Decider:
@@ -78,6 +92,13 @@ class Decider:
             self.speaking, self._run = False, 0
             return "offset" if self._length - d.off_steps >= d.min_steps else None
         return None
+
+    def finish(self) -> str | None:
+        """The stream ended: "offset" if the stretch under way is long enough to be a word; then
+        back to listening."""
+        word = self.speaking and self._length - self._run >= self.decision.min_steps
+        self.reset()
+        return "offset" if word else None
 
 
 def segments(edges, lookback: int, hangover: int) -> list[tuple[int, int, int]]:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from app.models import BUNDLED_MODEL, load_model
 from app.options import existing_dir, model_spec, output_file, positive_int, seed
+from stream.constants import BIN_MS
 from stream.errors import SpikeLipError
 
 NAME = "boundary"
@@ -34,7 +35,8 @@ def add_arguments(p) -> None:
 
 def run(args) -> int:
     from model.boundary import (
-        Decision, head_edges, save_head, score_sequences, sentence_files, sentence_sequence, train_head,
+        Decision, head_edges, min_word_steps, save_head, score_sequences, sentence_files, sentence_sequence,
+        train_head,
     )
     from model.checkpoint import find_checkpoint
 
@@ -59,7 +61,9 @@ def run(args) -> int:
     print(f"{len(files)} sentences ({words_in} words) read in {time.perf_counter() - start:.0f} s; "
           f"training on {len(train)}, scoring on {len(held)}", flush=True)
     head = train_head(train, len(words), epochs=args.epochs, seed=args.seed, log=lambda line: print(line, flush=True))
-    decision = Decision()
+    decision = Decision(min_steps=min_word_steps(train))
+    print(f"stretches under {decision.min_steps} bins ({decision.min_steps * BIN_MS:.0f} ms) are not words "
+          "(0.9 x the shortest training word)", flush=True)
     from app.segment import WordSegmenter
 
     def activity_edges(sequence):

@@ -10,6 +10,8 @@ import pytest
 
 from app.cli import main
 from app.models import load_model
+from model.boundary import sentence_files
+from stream.constants import BIN_US
 from stream.synthlip import generate_sentences
 
 
@@ -27,6 +29,11 @@ def test_boundary_writes_a_checkpoint_with_its_head(tmp_path, capsys):
     b = info["boundary"]
     assert b["weights"] == "model-boundary.safetensors" and set(b["metrics"]) == {"held_out", "activity_segmenter_same_data"}
     assert "4 SynthLip sentences" in b["trained_on"]
+    # stretches shorter than 0.9 x the shortest word of the 4 training sentences are not words
+    spans = [w["end_us"] - w["start_us"] for i, f in enumerate(sentence_files(tmp_path / "sentences")) if i % 5 != 4
+             for w in json.loads(f.with_suffix(".json").read_text())["words"]]
+    assert b["decision"]["min_steps"] == int(0.9 * min(spans) / BIN_US)
+    assert f"stretches under {b['decision']['min_steps']} bins" in text
     model = load_model(str(out), quiet=True)
     assert model.net.boundary is not None and "word boundaries learnt" in model.description
 

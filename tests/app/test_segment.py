@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.segment import WordSegmenter, WordStage
+from model.boundary import Decider, Decision
 
 SAMPLES = Path(__file__).resolve().parents[2] / "assets" / "samples"
 
@@ -132,6 +133,40 @@ def test_finish_commits_a_word_cut_off_by_the_end_of_the_stream():
     word = readout.finish(10 * 0.0133)
     assert word is not None and word.end_s == pytest.approx(0.133)
     assert readout.finish(0.2) is None
+
+
+class GivenP:
+    """The learnt segmenter's decision without its head: each bin's "logits" are p(in a word)."""
+
+    onset_lookback = 3
+    level = 0.0
+
+    def __init__(self, decision):
+        self._decider = Decider(decision)
+        self.hangover_steps = decision.off_steps
+
+    @property
+    def speaking(self):
+        return self._decider.speaking
+
+    def reset(self):
+        self._decider.reset()
+
+    def update(self, events_in_bin, logits=None):
+        return self._decider.update(float(logits))
+
+    def finish(self):
+        return self._decider.finish()
+
+
+def test_at_the_end_of_the_stream_a_blip_shorter_than_a_word_is_not_committed():
+    decision = Decision(on=0.5, off=0.5, on_steps=2, off_steps=3, min_steps=8)
+    for length, committed in ((7, False), (8, True)):
+        stage = WordStage(CountingReadout(), GivenP(decision))
+        for step, p in enumerate([0.1] * 3 + [0.9] * length):
+            assert stage.step(p, 500, step * 0.0133) is None
+        assert (stage.finish(0.2) is not None) == committed, length
+        assert not stage.speaking and stage.finish(0.3) is None
 
 
 @pytest.mark.skipif(not (SAMPLES / "sample.aedat4").exists(), reason="bundled sample missing")

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from model.boundary import (
-    BoundaryHead, Decider, Decision, Sequence, head_edges, load_head, probabilities, save_head, score_segments,
-    score_sequences, segments, train_head,
+    BoundaryHead, Decider, Decision, Sequence, head_edges, load_head, min_word_steps, probabilities, save_head,
+    score_segments, score_sequences, segments, train_head,
 )
 
 
@@ -77,6 +77,19 @@ def test_the_decision_needs_on_steps_drops_blips_and_ends_after_off_steps():
     assert edges[8] == "offset"  # 3 bins below: the word (6 bins long) ends
     assert "onset" in edges[10:12] and edges[-1] is None and not d.speaking  # a 2-bin blip: no word
     assert segments(edges, lookback=3, hangover=3) == [(1, 6, 8)]
+
+
+def test_stretches_shorter_than_the_shortest_training_word_are_blips():
+    rng = np.random.default_rng(4)
+    data = [toy_sentence(rng, 3) for _ in range(4)]
+    shortest = min(b - a for s in data for a, b in s.spans)  # the toy's bins are 1 unit long
+    n = min_word_steps(data)
+    assert n == int(0.9 * shortest) and n < shortest
+    decision = Decision(on=0.5, off=0.5, on_steps=2, off_steps=2, min_steps=n)
+    for length, word in ((n - 1, False), (n, True)):
+        d = Decider(decision)
+        edges = [d.update(v) for v in [0.1] * 3 + [0.9] * length + [0.1] * 2]
+        assert edges.count("onset") == 1 and (edges[-1] == "offset") == word, (length, edges)
 
 
 def test_scoring_counts_missed_split_merged_and_spurious_words():
