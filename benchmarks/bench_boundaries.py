@@ -137,8 +137,8 @@ def main(argv=None) -> int:
             for way, after in TRUE_READS.items():
                 ms = round(after * BIN_US / 1e3, 1)
                 results[name][way] = {"words": results[name]["learnt boundaries"]["words"], "right": right[after],
-                                      "missed": 0, "split": 0, "merged": 0, "spurious": 0, "errors": 0,
-                                      "commit_ms_p50": ms, "commit_ms_p90": ms}
+                                      "missed": None, "split": None, "merged": None, "spurious": None,
+                                      "errors": None, "commit_ms_p50": ms, "commit_ms_p90": ms}
                 print(f"{name:22s} {way:20s} right {right[after]:3d}/{results[name][way]['words']}", flush=True)
     write_result("boundaries", {
         "command": "python benchmarks/bench_boundaries.py", "model": description,
