@@ -89,10 +89,16 @@ class WordTiming:
     truth: str | None
     commit_ms: float | None  # word end (truth) -> committed prediction published
     decision_ms: float | None  # word end -> top-1 became the committed word for good (may be < 0)
+    committed: str | None = None  # the word first committed, where reading on replaced it (`predicted`)
+    revise_ms: float | None = None  # word end -> the replacement published
 
     @property
     def correct(self) -> bool:
         return self.truth is not None and self.predicted == self.truth
+
+    @property
+    def correct_at_commit(self) -> bool:
+        return self.truth is not None and (self.committed or self.predicted) == self.truth
 
 
 class WordClock:
@@ -117,6 +123,11 @@ class WordClock:
         if r.onset:
             self._since_onset = []
         self._since_onset.append((r.t_us + self.bin_us, r.top5[0][0], r.latency_ms))
+        if r.revised is not None and self.words:
+            last = self.words[-1]
+            said = self._spoken(r.revised)
+            last.committed, last.predicted, last.confidence = last.predicted, r.revised.word, r.revised.confidence
+            last.revise_ms = None if said is None else (r.t_us + self.bin_us - said.end) / 1e3 + r.latency_ms
         if r.word is not None:
             self._commit(r.word, r.t_us + self.bin_us, r.latency_ms)
 
@@ -125,9 +136,11 @@ class WordClock:
         if word is not None:
             self._commit(word, self._origin_us + word.end_s * 1e6, 0.0)
 
+    def _spoken(self, word: Word) -> WordSpan | None:
+        return spoken_at(self.truth, self._origin_us + word.start_s * 1e6, self._origin_us + word.end_s * 1e6)
+
     def _commit(self, word: Word, commit_us: float, processing_ms: float) -> None:
-        start, end = self._origin_us + word.start_s * 1e6, self._origin_us + word.end_s * 1e6
-        best = spoken_at(self.truth, start, end)
+        best = self._spoken(word)
         decided_us, decided_ms = commit_us, processing_ms
         for t_us, top1, ms in reversed(self._since_onset):
             if top1 != word.word:
@@ -147,10 +160,13 @@ class WordClock:
             "committed": len(self.words),
             "detected": sum(1 for w in self.truth if w.word in found),
             "correct": sum(w.correct for w in matched),
+            "correct_at_commit": sum(w.correct_at_commit for w in matched),
+            "revised": sum(w.committed is not None for w in self.words),
             "commit_latency": summary([w.commit_ms for w in matched]),
             "decision_latency": summary([w.decision_ms for w in matched]),
             "words": [{"truth": w.truth, "predicted": w.predicted, "confidence": round(w.confidence, 4),
-                       "correct": w.correct, "commit_ms": _round(w.commit_ms), "decision_ms": _round(w.decision_ms)}
+                       "correct": w.correct, "commit_ms": _round(w.commit_ms), "decision_ms": _round(w.decision_ms),
+                       "committed": w.committed or w.predicted, "revise_ms": _round(w.revise_ms)}
                       for w in self.words],
         }
 

@@ -9,7 +9,8 @@ of their own):
   SynthLip, 0.4-2.5 px);
 - 8 s rests, fidgeting: the same with the head wandering 5 px, and 8 px.
 
-Scored against the ground truth: true words read right (each once), words missed, split in
+Scored against the ground truth: true words read right (each once; after the pipeline has read
+each word on and maybe revised it, and as first committed), words missed, split in
 two, merged with a neighbour, words started during rests (no word there), and when each word was
 committed after its end (its committing bin's end; p50, p90). Beside them, what the classifier
 reads with the true boundaries: each word read by a fresh model from the middle of the rest before
@@ -60,16 +61,27 @@ def read(path: Path, net, words, segmenter) -> dict:
     origin, truth = read_sentence(path)
     with open_file(path) as source:
         pipeline = Pipeline(source, net, Readout(words), speed=None, segmenter=segmenter)
-        committed = [(r.word, r.t_us + BIN_US) for r in pipeline if r.word is not None]
+        committed, final = [], []  # (word, commit time) as committed; the words after reading on
+        for r in pipeline:
+            if r.revised is not None:
+                final[-1] = r.revised
+            if r.word is not None:
+                committed.append((r.word, r.t_us + BIN_US))
+                final.append(r.word)
         if (last := pipeline.finish()) is not None:
             committed.append((last, pipeline.origin_us + last.end_s * 1e6))
+            final.append(last)
         zero = pipeline.origin_us
     spans = [(w.start, w.end) for w in truth]
     found = [(zero + w.start_s * 1e6, zero + w.end_s * 1e6, commit) for w, commit in committed]
     result = score_segments(found, spans)
-    right = {spoken_at(truth, a, b) for (a, b, _), (w, _) in zip(found, committed)
-             if (said := spoken_at(truth, a, b)) is not None and said.word == w.word}
-    result["right"] = len(right)
+
+    def right(read) -> int:
+        return len({said for (a, b, _), w in zip(found, read) if (said := spoken_at(truth, a, b)) is not None
+                    and said.word == w.word})
+
+    result["right"] = right(final)
+    result["right_at_commit"] = right([w for w, _ in committed])
     return result
 
 
@@ -127,7 +139,7 @@ def main(argv=None) -> int:
                 p50, p90 = (round(float(v), 1) for v in np.percentile(commit, [50, 90])) if commit else (None, None)
                 results[name][way] = {**totals, "commit_ms_p50": p50, "commit_ms_p90": p90}
                 t = results[name][way]
-                print(f"{name:22s} {way:20s} right {t['right']:3d}/{t['words']}  missed {t['missed']:2d} split "
+                print(f"{name:22s} {way:20s} right {t['right']:3d}/{t['words']} ({t['right_at_commit']} at commit)  missed {t['missed']:2d} split "
                       f"{t['split']:2d} merged {t['merged']:2d} in rests {t['spurious']:2d}  commit p50 {p50} ms, "
                       f"p90 {p90} ms", flush=True)
             right = dict.fromkeys(TRUE_READS.values(), 0)
@@ -137,6 +149,7 @@ def main(argv=None) -> int:
             for way, after in TRUE_READS.items():
                 ms = round(after * BIN_US / 1e3, 1)
                 results[name][way] = {"words": results[name]["learnt boundaries"]["words"], "right": right[after],
+                                      "right_at_commit": right[after],
                                       "missed": None, "split": None, "merged": None, "spurious": None,
                                       "errors": None, "commit_ms_p50": ms, "commit_ms_p90": ms}
                 print(f"{name:22s} {way:20s} right {right[after]:3d}/{results[name][way]['words']}", flush=True)

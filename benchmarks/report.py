@@ -356,7 +356,8 @@ def boundaries(d: dict) -> str:
     rows = []
     for name, ways in d["results"].items():
         for way, r in ways.items():
-            rows.append([name, way, f"{r['right']} of {r['words']}", f(r["missed"]), f(r["split"]), f(r["merged"]),
+            rows.append([name, way, f"{r['right']} of {r['words']}", f(r.get("right_at_commit")), f(r["missed"]),
+                         f(r["split"]), f(r["merged"]),
                          f(r["spurious"]), f(r["commit_ms_p50"], 0), f(r["commit_ms_p90"], 0)])
     return "\n\n".join([
         "### Where words end: learnt boundaries and the activity segmenter",
@@ -364,8 +365,9 @@ def boundaries(d: dict) -> str:
          "twice: words end where the model's boundary head says, or after 120 ms of quiet lips "
          "([word-boundaries](notes/word-boundaries.md)). \"Started in rests\": words where none was said. "
          "\"True boundaries\": each word read by a fresh model with its true start and end, committed 53 ms or "
-         "0.4 s after it: what the classifier itself reads."),
-        table(["sentences", "word ends from", "words right", "missed", "split", "merged", "started in rests",
+         "0.4 s after it: what the classifier itself reads. \"Words right\": after the pipeline read each word on "
+         "for up to 0.4 s and replaced it where that read another word; \"at commit\": as first committed."),
+        table(["sentences", "word ends from", "words right", "at commit", "missed", "split", "merged", "started in rests",
                "commit p50 (ms after the end)", "p90"], rows),
         source(d, d["command"]),
     ])

@@ -43,6 +43,8 @@ def run(args) -> int:
             if getattr(source, "notice", None) != notice:
                 notice = source.notice
                 print(notice, flush=True)
+            if r.revised is not None:
+                _print_word(r.revised, again=True)
             if r.word is not None:
                 _print_word(r.word)
         word = pipeline.finish()
@@ -65,5 +67,6 @@ def _open_source(args):
     return open_camera(args.camera, args.on_disconnect)
 
 
-def _print_word(word) -> None:
-    print(f"t={word.end_s:8.2f}s  {word.word} ({word.confidence:.2f})", flush=True)
+def _print_word(word, again: bool = False) -> None:
+    """A committed word; `again`: the last one read again as another word (it replaces it)."""
+    print(f"t={word.end_s:8.2f}s  {word.word} ({word.confidence:.2f}){'  (read again)' if again else ''}", flush=True)

@@ -182,7 +182,9 @@ def _print_report(r: dict) -> None:
     if "words" in r:
         w = r["words"]
         commit, decision = w["commit_latency"], w["decision_latency"]
-        print(f"  words: {w['detected']} of {w['true_words']} detected, {w['correct']} correct")
+        again = (f" ({w['correct_at_commit']} when committed; {w['revised']} read again as another word)"
+                 if w["revised"] else "")
+        print(f"  words: {w['detected']} of {w['true_words']} detected, {w['correct']} correct{again}")
         print(f"  top-1 settles on the committed word: p50 {_rel(decision['p50_ms'])}, worst {_rel(decision['max_ms'])} the word's end")
         print(f"  word committed (its end detected):   p50 {_rel(commit['p50_ms'])}, worst {_rel(commit['max_ms'])} the word's end")
 

@@ -106,6 +106,8 @@ def run_headless(path: Path, args) -> int:
                     next_print = r.t_s + args.every
                     top = "  ".join(f"{w} {p:.2f}" for w, p in r.top5[:3])
                     print(f"t={r.t_s:6.2f}s  events/bin {r.events:6d}  top: {top}", flush=True)
+                if r.revised is not None and heard:
+                    heard[-1] = _print_word(r.revised, truth, instead_of=heard[-1][0])
                 if r.word is not None:
                     heard.append(_print_word(r.word, truth))
         finally:
@@ -153,11 +155,14 @@ def run_headless(path: Path, args) -> int:
     return 0
 
 
-def _print_word(word: Word, truth: list[WordSpan]) -> tuple[str, str | None]:
-    """One line for a committed word; returns (word, what was said then or None)."""
+def _print_word(word: Word, truth: list[WordSpan], instead_of: str | None = None) -> tuple[str, str | None]:
+    """One line for a committed word, or for one read again (`instead_of` the word it replaces);
+    returns (word, what was said then or None)."""
     spoken = spoken_at(truth, word.start_s, word.end_s)
     said = spoken.word if spoken else None
-    print(f"  heard {word.word!r} ({word.confidence:.2f}) at {word.start_s:.2f}-{word.end_s:.2f} s "
+    what = "heard" if instead_of is None else "read again"
+    again = "" if instead_of is None else f" instead of {instead_of!r}"
+    print(f"  {what} {word.word!r} ({word.confidence:.2f}) at {word.start_s:.2f}-{word.end_s:.2f} s{again} "
           f"{verdict(word.word, said)}".rstrip(), flush=True)
     return word.word, said
 
@@ -172,7 +177,8 @@ def _jsonl_errors(name: str | None):
 
 
 def _jsonl_record(r) -> dict:
-    """One timestep; `word` only on the step that committed a word (start/end in stream seconds)."""
+    """One timestep; `word` only on the step that committed a word, `revised` on the step that read
+    the last one again as another word (start/end in stream seconds)."""
     record = {
         "step": r.step,
         "t_us": r.t_us,
@@ -180,10 +186,10 @@ def _jsonl_record(r) -> dict:
         "top5": [[w, round(float(p), 6)] for w, p in r.top5],
         "latency_ms": round(r.latency_ms, 4),
     }
-    if r.word is not None:
-        word = r.word
-        record["word"] = {"word": word.word, "confidence": round(word.confidence, 6),
-                          "start_s": round(word.start_s, 4), "end_s": round(word.end_s, 4)}
+    for key in ("word", "revised"):
+        if (word := getattr(r, key)) is not None:
+            record[key] = {"word": word.word, "confidence": round(word.confidence, 6),
+                           "start_s": round(word.start_s, 4), "end_s": round(word.end_s, 4)}
     return record
 
 

@@ -428,6 +428,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self.event_view.show_roi(m.roi)
         self.raster.add(m.layers)
         self.stats.add_step(m.timings_ms, m.events)
+        if m.revised is not None:
+            self.transcript.revise(m.revised, self._said(m.revised))
         if m.word is not None:
             self._commit(m.word)
 
@@ -454,12 +456,12 @@ class MainWindow(QtWidgets.QMainWindow):
             self.open_file(nxt[0], truth=nxt[1])
 
     def _commit(self, word: Word, clip: bool = False) -> None:
-        if clip:
-            truth = self.spec.truth
-        else:
-            spoken = spoken_at(self._truth_sentence, word.start_s, word.end_s)
-            truth = spoken.word if spoken else None
-        self.transcript.add(word, truth)
+        self.transcript.add(word, self.spec.truth if clip else self._said(word))
+
+    def _said(self, word: Word) -> str | None:
+        """The word of the loaded sentence's ground truth spoken where `word` was heard, if known."""
+        spoken = spoken_at(self._truth_sentence, word.start_s, word.end_s)
+        return spoken.word if spoken else None
 
     def _show_truth(self, predicted: str | None = None) -> None:
         truth = self.spec.truth if self.spec else None

@@ -117,14 +117,24 @@ class TranscriptView(QtWidgets.QWidget):
 
     def add(self, word: Word, truth: str | None = None) -> None:
         """Append a committed word; with `truth` it is marked right or wrong."""
+        self.words.append((word, None))
+        self.list.addItem(QtWidgets.QListWidgetItem())
+        self._show_last(word, truth)
+        self.list.scrollToBottom()
+
+    def revise(self, word: Word, truth: str | None = None) -> None:
+        """The last word, read again for longer, is another word: it replaces it (marked "read again")."""
+        if self.words:
+            self._show_last(word, truth, again=True)
+
+    def _show_last(self, word: Word, truth: str | None, again: bool = False) -> None:
         correct = None if truth is None else word.word == truth
-        self.words.append((word, correct))
+        self.words[-1] = (word, correct)
         mark = "" if correct is None else ("  ✓" if correct else f"  ✗ {truth}")
-        item = QtWidgets.QListWidgetItem(f"{word.start_s:6.2f} s  {word.word:<13} {word.confidence:4.0%}{mark}")
+        item = self.list.item(self.list.count() - 1)
+        item.setText(f"{word.start_s:6.2f} s  {word.word:<13} {word.confidence:4.0%}{mark}{'  (read again)' if again else ''}")
         if correct is not None:
             item.setForeground(QtGui.QColor(*(theme.GOOD if correct else theme.BAD)))
-        self.list.addItem(item)
-        self.list.scrollToBottom()
         shown = []
         for w, ok in self.words[-8:]:
             colour = theme.TEXT if ok is None else (theme.GOOD if ok else theme.BAD)

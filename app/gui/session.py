@@ -56,6 +56,7 @@ class Step:
     t_us: int = 0  # the bin's start on the source clock (t_s counts from the first bin's)
     onset: bool = False  # a word began at this bin (the Enrol panel cuts takes with these)
     roi: Roi | None = None  # where the crop was for this bin (it moves with Auto)
+    revised: Word | None = None  # the last committed word, read again as another word (it replaces it)
 
 
 @dataclass
@@ -201,6 +202,7 @@ class Session:
             t_us=r.t_us,
             onset=r.onset,
             roi=r.roi,
+            revised=r.revised,
         )
 
     def _layers(self, spikes: dict) -> dict[str, tuple[float, np.ndarray, int]]:

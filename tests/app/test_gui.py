@@ -349,3 +349,18 @@ def test_model_picker_lists_each_bundled_checkpoint_once(qtbot, window):
     listed = [data for _, data in items[1:-1]]
     others = sorted(str(p) for p in (ASSETS / "models").glob("*.json") if p != BUNDLED_MODEL)
     assert sorted(listed) == others  # the current (bundled) model once, no weights or ONNX files
+
+
+def test_a_word_read_again_as_another_replaces_the_last_in_the_transcript(qtbot):
+    from app.gui.predictions import TranscriptView
+    from app.segment import Word
+
+    view = TranscriptView()
+    qtbot.addWidget(view)
+    view.add(Word("about", 0.4, 1.0, 1.4), truth="absolutely")
+    view.add(Word("taking", 0.5, 2.0, 2.5), truth="started")
+    view.revise(Word("started", 0.7, 2.0, 2.5), truth="started")
+    assert [(w.word, ok) for w, ok in view.words] == [("about", False), ("started", True)]
+    assert view.list.count() == 2 and "about" in view.list.item(0).text()
+    assert "started" in view.list.item(1).text() and "read again" in view.list.item(1).text()
+    assert "taking" not in view.list.item(1).text() and "taking" not in view.sentence.text()

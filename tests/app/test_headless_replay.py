@@ -73,3 +73,20 @@ def test_events_shed_to_catch_up_are_reported(monkeypatch, capsys):
     m = re.search(r"dropped ([\d,]+) of 196,928 events \((\d+\.\d)%\)", warning[0]) if len(warning) == 1 else None
     dropped = int(m[1].replace(",", "")) if m else 0
     assert 0.45 * 196_928 < dropped <= 0.5 * 196_928 and float(m[2]) == round(100 * dropped / 196_928, 1)  # odd batches keep one more
+
+
+def test_a_word_read_again_as_another_is_a_line_and_a_jsonl_field(capsys):
+    from types import SimpleNamespace
+
+    from app.commands.replay import _jsonl_record, _print_word
+    from app.segment import Word
+    from app.truth import WordSpan
+
+    truth = [WordSpan("allowed", 4.3, 4.8)]
+    assert _print_word(Word("allowed", 0.83, 4.32, 4.84), truth, instead_of="allow") == ("allowed", "allowed")
+    assert capsys.readouterr().out == "  read again 'allowed' (0.83) at 4.32-4.84 s instead of 'allow' ✓\n"
+    r = SimpleNamespace(step=7, t_us=100, events=3, top5=[("allowed", 0.8)], latency_ms=1.0, word=None,
+                        revised=Word("allowed", 0.83, 4.32, 4.84))
+    record = _jsonl_record(r)
+    assert "word" not in record and record["revised"] == {"word": "allowed", "confidence": 0.83, "start_s": 4.32,
+                                                         "end_s": 4.84}

@@ -43,7 +43,7 @@ def test_word_clock_times_commits_from_the_true_word_end():
             active.append(i)
         logits = np.array([0.0, 5.0]) if i < 30 else np.array([9.0, 0.0])  # "water" leads, then "about"
         word = stage.step(logits, 300 if active and active[-1] == i else 0, t_us / 1e6)
-        clock.observe(SimpleNamespace(t_us=t_us, t_s=t_us / 1e6, onset=stage.onset, word=word,
+        clock.observe(SimpleNamespace(t_us=t_us, t_s=t_us / 1e6, onset=stage.onset, word=word, revised=None,
                                       top5=stage.top(5), latency_ms=2.0))
     report = clock.report()
     assert report["committed"] == 1 and report["detected"] == 1
@@ -57,6 +57,26 @@ def test_word_clock_times_commits_from_the_true_word_end():
     first = next(i for i in range(30, 80) if 9 * (i - 29) > 5 * (30 - active[0]))
     assert word["decision_ms"] == pytest.approx(((first + 1) * BIN_US - 600_000) / 1e3 + 2.0, abs=0.01)
     assert onset < first < active[-1]
+
+
+def test_a_word_read_again_as_another_counts_as_that_word_in_the_end():
+    """A commit of "about" where "water" was said, then the pipeline's `revised` "water" 20 bins
+    later: `correct` counts the word in the end, `correct_at_commit` the commit."""
+    from app.segment import Word
+
+    clock = WordClock([WordSpan("water", 200_000, 600_000)])
+    said = Word("about", 0.4, 0.2, 0.6)
+    for i, (word, revised) in enumerate([(None, None)] * 50 + [(said, None)] + [(None, None)] * 19
+                                        + [(None, Word("water", 0.6, 0.2, 0.6))]):
+        t_us = int(i * BIN_US)
+        clock.observe(SimpleNamespace(t_us=t_us, t_s=t_us / 1e6, onset=False, word=word, revised=revised,
+                                      top5=[("about", 0.4)], latency_ms=1.0))
+    report = clock.report()
+    assert (report["correct"], report["correct_at_commit"], report["revised"]) == (1, 0, 1)
+    word = report["words"][0]
+    assert (word["predicted"], word["committed"], word["correct"]) == ("water", "about", True)
+    assert word["commit_ms"] == pytest.approx((51 * BIN_US - 600_000) / 1e3 + 1.0, abs=0.01)
+    assert word["revise_ms"] == pytest.approx((71 * BIN_US - 600_000) / 1e3 + 1.0, abs=0.01)
 
 
 class LiveSource(EventSource):

@@ -60,16 +60,75 @@ def test_the_step_after_restart_model_starts_from_the_initial_state():
     assert net.seen == expected
 
 
+def given_states(pipeline, net):
+    """The state the pipeline's own step got at each bin (the first model call in `_step`; the
+    others are a state warming up during a rest and the last word's reading), and the results."""
+    given, results, first = [], [], []
+    step = pipeline._step
+
+    def marked(*args):
+        first.append(len(net.seen))
+        return step(*args)
+
+    pipeline._step = marked
+    for r in pipeline:
+        given.append(net.seen[first[-1]])
+        results.append(r)
+    return given, results
+
+
 @pytest.mark.slow
 def test_the_pipeline_restarts_the_model_after_each_word_it_commits():
     net = CountingModel()
     with open_file(SAMPLE) as source:
-        pipeline = Pipeline(source, net, Readout(["a", "b"]), speed=None)
-        committed = [r.step for r in pipeline if r.word is not None]
+        given, results = given_states(Pipeline(source, net, Readout(["a", "b"]), speed=None), net)
+    committed = [r.step for r in results if r.word is not None]
     assert len(committed) >= 4
     # the step after each commit starts from the initial state, and only those steps do
-    restarted = [k for k in range(1, len(net.seen)) if net.seen[k] == 0]
-    assert restarted == [k + 1 for k in committed if k + 1 < len(net.seen)]
+    restarted = [k for k in range(1, len(given)) if given[k] == 0]
+    assert restarted == [k + 1 for k in committed if k + 1 < len(given)]
+
+
+class SaysAWhenBusy:
+    """Logits favour "a" in busy bins (over 100 events) and "b" in quiet ones; the state counts steps."""
+
+    def __init__(self):
+        self.seen = []
+
+    def initial_state(self, batch_size=1):
+        return 0
+
+    def step(self, x, state):
+        self.seen.append(state)
+        return torch.tensor([[1.0, 0.0]] if float(x.abs().sum()) > 100 else [[0.0, 1.5]]), state + 1
+
+
+def test_a_committed_word_is_read_on_by_its_own_state_and_revised_when_that_reads_another_word():
+    """A word (30 busy bins) is committed as "a" once the lips have rested 9 bins; its own state
+    then reads READ_ON_BINS more bins of rest beside the restarted one, after which the readout
+    says "b": the result at that bin revises the word, same span, while the pipeline's own
+    state restarted at the commit."""
+    from app.pipeline import READ_ON_BINS
+
+    rng = np.random.default_rng(1)
+    bin_us = BIN_S * 1e6
+    word = np.sort(rng.uniform(20 * bin_us, 50 * bin_us, 30 * 400))  # 400 events a bin
+    rest = np.sort(rng.uniform(50 * bin_us, 130 * bin_us, 80 * 5))
+    t = np.concatenate([[0], word, rest]).astype(np.int64)
+    events = make_events(t, rng.integers(100, 200, len(t)), rng.integers(100, 150, len(t)), rng.integers(0, 2, len(t)))
+    net = SaysAWhenBusy()
+    given, results = given_states(Pipeline(ArraySource(events), net, Readout(["a", "b"]), speed=None), net)
+    committed = [r for r in results if r.word is not None]
+    revised = [r for r in results if r.revised is not None]
+    assert [r.word.word for r in committed] == ["a"] and len(revised) == 1
+    k = committed[0].step
+    assert revised[0].step == k + READ_ON_BINS + 1  # read after each result is out: it goes with the next
+    assert revised[0].revised.word == "b" and revised[0].revised.confidence > 0.5
+    assert (revised[0].revised.start_s, revised[0].revised.end_s) == (committed[0].word.start_s, committed[0].word.end_s)
+    assert given[k + 1] == 0  # the pipeline's own state restarted at the commit
+    # the word's state went on from where it was: one more step for each bin read on
+    reading = [state for state in net.seen if state > given[k]]
+    assert reading[:READ_ON_BINS] == list(range(given[k] + 1, given[k] + 1 + READ_ON_BINS))
 
 
 @pytest.mark.slow
@@ -109,16 +168,9 @@ def test_during_a_long_rest_the_model_never_runs_on_more_than_half_a_second_of_i
     t = np.sort(rng.integers(0, 4_000_000, n))
     rest = make_events(t, rng.integers(150, 200, n), rng.integers(100, 150, n), rng.integers(0, 2, n))
 
-    class Recording(CountingModel):
-        """Which state each pipeline step got: the first step call of each bin."""
-
-    net = Recording()
-    pipeline = Pipeline(ArraySource(rest), net, Readout(["a", "b"]), speed=None)
-    given, calls = [], 0
-    for _ in pipeline:
-        given.append(net.seen[calls])
-        calls = len(net.seen)
-    assert len(given) > 250 and calls > len(given)  # the second state steps too
+    net = CountingModel()
+    given, _ = given_states(Pipeline(ArraySource(rest), net, Readout(["a", "b"]), speed=None), net)
+    assert len(given) > 250 and len(net.seen) > len(given)  # the second state steps too
     assert max(given) <= 2 * WARM_BINS
     takeovers = [k for k in range(1, len(given)) if given[k] < given[k - 1]]
     assert takeovers[0] <= 2 * WARM_BINS + 2 and len(takeovers) >= len(given) // WARM_BINS - 3
