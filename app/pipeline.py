@@ -11,7 +11,7 @@ import gc
 import math
 from collections import deque
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterator
 
 import numpy as np
@@ -43,6 +43,15 @@ REST_LEVEL = 50.0
 # next word may be starting, and a different top word then revises it.
 READ_ON_BINS = 30
 
+# At each word onset a fresh state reads the last ONSET_BINS bins again (the onset's lookback and
+# 0.25 s of rest before it, as every training clip starts) and takes over once it has caught up:
+# whatever the state met in a long pause (seconds of a fidgeting head), the word is read as in
+# training; after a commit less than ONSET_BINS bins ago the model restarted within them anyway (continuous speech 238 -> 242 of 300 words right, 8 s rests 34 -> 42, a head
+# fidgeting 5 px 20 -> 34 of 48: docs/notes/word-boundaries.md). It catches up CATCH_UP_STEPS steps
+# a bin, after each result is out, so no bin waits for it.
+ONSET_BINS = 24
+CATCH_UP_STEPS = 3
+
 # On finding speech the crop did not see, the pipeline reads this much again through the new crop
 # (the word that showed the mouth began at most a few bins before).
 REREAD_BINS = 24
@@ -71,10 +80,21 @@ class StepResult:
     roi: Roi | None = None  # the region the bin's events came from (it moves with --roi auto)
     reread: bool = False  # the crop moved onto speech it had missed; the last bins were read again through it
     revised: Word | None = None  # the last committed word, read on after its commit: another word (same span) replaces it
+    reread_onset: bool = False  # from this bin the word is read by a fresh state that read its start again
 
     @property
     def latency_ms(self) -> float:
         return (self.t_published - self.t_available) * 1e3
+
+
+@dataclass
+class CatchUp:
+    """A fresh model state reading a word again from before its onset: `pending` are the inputs it
+    has yet to step, `logits` what it has read so far (from ONSET_BINS bins before the onset)."""
+
+    state: object
+    pending: deque
+    logits: list = field(default_factory=list)
 
 
 def freeze_loaded_objects() -> None:
@@ -148,6 +168,8 @@ class Pipeline:
         self._reading = None  # (state, readout, word, bins left) of the last word, read on (`_read_on`)
         self._read_x = None  # the bin's input the reading steps on once its result is out
         self._revised: Word | None = None  # a revision to hand out with the next result
+        self._inputs: deque = deque(maxlen=ONSET_BINS)  # the last bins' model inputs, for an onset's fresh state
+        self._catch_up: CatchUp | None = None  # the fresh state reading the current word again (`_catch_up_steps`)
         self._moved: tuple[int, Roi] | None = None  # (from when, the ROI before) of the last crop move
         self._history: deque[tuple[int, np.ndarray]] = deque()  # recent (bin, whole-sensor events), to read again
         self._frames: deque = deque(maxlen=8)  # APS frames handed out by the source, not yet due
@@ -201,7 +223,7 @@ class Pipeline:
                     yield result
                     if self._stop:
                         return
-                    step_s += self._read_pending()
+                    step_s += self._after_result()
             self.busy_s += event_s + step_s
             self._event_s += 0.05 * (event_s - self._event_s)
             self._step_s += 0.05 * (step_s - self._step_s)
@@ -209,7 +231,7 @@ class Pipeline:
         for index, frame in zip(tail.index, tail.frames):
             result, state = self._step(int(index), frame, state, time.perf_counter())
             yield result
-            self.busy_s += self._read_pending()
+            self.busy_s += self._after_result()
 
     def _binned(self, events: np.ndarray, now_us: int | None):
         """Crop and bin a slice, yielding (closed bins, seconds it took). With a crop that follows
@@ -267,12 +289,14 @@ class Pipeline:
         closed.append(earlier.advance(math.ceil(float(self.binner.bin_start_us(index + 1)))))
         state = self.model.initial_state(batch_size=1)
         self.words.reset()
-        self._quiet, self._fresh, self._reading, self._read_x = 0, None, None, None
+        self._quiet, self._fresh, self._reading, self._read_x, self._catch_up = 0, None, None, None, None
+        self._inputs.clear()  # refilled with the bins read again, through the new crop
         word = None
         for bins in closed:
             for i, frame in zip(bins.index, bins.frames):
+                self._inputs.append(step_input(frame))
                 with torch.inference_mode():
-                    logits, state = self.model.step(step_input(frame), state)
+                    logits, state = self.model.step(self._inputs[-1], state)
                 t_s = (float(self.binner.bin_start_us(i)) - self.origin_us) / 1e6
                 word = self.words.step(logits[0], int(frame.sum()), t_s) or word
         self.binner.restart_at(index + 1)  # the bins after `index` again through the new crop
@@ -296,16 +320,30 @@ class Pipeline:
             state, self._fresh, self._quiet = self._fresh, None, WARM_BINS
         return state
 
-    def _read_pending(self) -> float:
-        """After a result is out (off its latency: live, the next bin is still arriving), the last
-        word's reading steps on that bin; a revision goes out with the next result. Returns the
-        seconds it took."""
-        if self._read_x is None:
-            return 0.0
+    def _after_result(self) -> float:
+        """Work done once a result is out (off its latency: live, the next bin is still arriving):
+        the last word's reading steps on that bin (a revision goes out with the next result), and
+        an onset's fresh state catches up. Returns the seconds it took."""
         t0 = time.perf_counter()
-        x, self._read_x = self._read_x, None
-        self._revised = self._read_on(x) or self._revised
+        if self._read_x is not None:
+            x, self._read_x = self._read_x, None
+            self._revised = self._read_on(x) or self._revised
+        if self._catch_up is not None:
+            with torch.inference_mode():
+                for _ in range(min(CATCH_UP_STEPS, len(self._catch_up.pending))):
+                    logits, self._catch_up.state = self.model.step(self._catch_up.pending.popleft(), self._catch_up.state)
+                    self._catch_up.logits.append(logits[0])
         return time.perf_counter() - t0
+
+    def _take_over(self, state):
+        """At a bin's start: an onset's fresh state that has caught up becomes the model's state,
+        and the word's readout starts again from its logits. Returns the state to step."""
+        catch = self._catch_up
+        if catch is None or catch.pending:
+            return state, False
+        self._catch_up = None
+        self.words.reread(catch.logits[len(catch.logits) - self.readout.count:])
+        return catch.state, True
 
     def _read_on(self, x) -> Word | None:
         """One more bin of the last committed word's reading, by the state that read the word;
@@ -343,6 +381,7 @@ class Pipeline:
         t_binned = time.perf_counter()
         if self._restart:
             state, self._restart = self.model.initial_state(batch_size=1), False
+        state, reread_onset = self._take_over(state)
         x = step_input(frame)
         t0 = time.perf_counter()
         spikes = None
@@ -364,6 +403,11 @@ class Pipeline:
         else:
             word = self.words.step(logits[0], events, t_s)
             onset, speaking, level = self.words.onset, self.words.speaking, self.words.level
+            self._inputs.append(x)
+            if onset and len(self._inputs) == ONSET_BINS:  # else the model restarted within them
+                self._catch_up = CatchUp(self.model.initial_state(batch_size=1), deque(self._inputs))
+            elif self._catch_up is not None:
+                self._catch_up.pending.append(x)
         roi = self.crop.roi
         if self._moved is not None and start_us < self._moved[0]:
             roi = self._moved[1]  # the crop moves from a later bin on
@@ -390,7 +434,8 @@ class Pipeline:
         revised, self._revised = self._revised, None
         if word is not None:
             self.restart_model()  # the next word starts from rest, as every training clip does
-            self._quiet, self._fresh = 0, None
+            self._quiet, self._fresh, self._catch_up = 0, None, None
+            self._inputs.clear()
             if self._reading is not None:
                 revised = self._end_reading() or revised
             self._reading, self._read_x = (state, copy.deepcopy(self.readout), word, READ_ON_BINS), None
@@ -417,6 +462,7 @@ class Pipeline:
             roi=roi,
             reread=reread,
             revised=revised,
+            reread_onset=reread_onset,
         )
         result.t_published = time.perf_counter()
         return result, state

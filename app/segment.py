@@ -45,6 +45,7 @@ class WordSegmenter:
         hangover_steps: int = HANGOVER_STEPS,
         smooth_steps: int = SMOOTH_STEPS,
     ) -> None:
+        self.min_confidence = 0.0  # every stretch of activity is a word
         if off_rate > on_rate:
             raise ValueError(f"off_rate ({off_rate}) must not exceed on_rate ({on_rate})")
         if min_on_steps < 1 or hangover_steps < 1 or smooth_steps < 1:
@@ -107,6 +108,7 @@ class LearnedSegmenter:
 
         self.decision = decision
         self.hangover_steps = decision.off_steps
+        self.min_confidence = decision.min_confidence
         self._decider = Decider(decision)
         self._step = StreamStep(head)
         self.reset()
@@ -196,6 +198,13 @@ class WordStage:
     def top(self, k: int = 5):
         return self.readout.top(k)
 
+    def reread(self, logits) -> None:
+        """The word so far as a fresh state read it again (the pipeline's onset catch-up): the
+        readout starts again from these logits."""
+        self.readout.reset()
+        for logits_t in logits:
+            self.readout.update(logits_t)
+
     def step(self, logits_t, events_in_bin: float, t_s: float) -> Word | None:
         self._recent.append(logits_t)
         self.readout.update(logits_t)
@@ -208,6 +217,8 @@ class WordStage:
             self._start_s = t_s - (len(self._recent) - 1) * self.bin_s
         elif edge == "offset":
             word, confidence = self.readout.top(1)[0]
+            if confidence < self.segmenter.min_confidence:
+                return None
             end_s = t_s - (self.segmenter.hangover_steps - 1) * self.bin_s
             return Word(word, float(confidence), self._start_s, max(end_s, self._start_s))
         return None
@@ -218,6 +229,8 @@ class WordStage:
         if self.segmenter.finish() is None:
             return None
         word, confidence = self.readout.top(1)[0]
+        if confidence < self.segmenter.min_confidence:
+            return None
         return Word(word, float(confidence), self._start_s, max(t_s, self._start_s))
 
 

@@ -51,6 +51,9 @@ class Decision:
     on_steps: int = 4
     off_steps: int = 3
     min_steps: int = 10
+    # and a stretch whose top word the readout gives less than this is no word: head motion the
+    # model is unsure of (the bundled head's training sentences read no word right under 0.26)
+    min_confidence: float = 0.2
 
 
 # A fidgeting head at rest raises p for 0.1-0.25 s at a time; the shortest SynthLip word moves

@@ -175,3 +175,30 @@ def test_during_a_long_rest_the_model_never_runs_on_more_than_half_a_second_of_i
     takeovers = [k for k in range(1, len(given)) if given[k] < given[k - 1]]
     assert takeovers[0] <= 2 * WARM_BINS + 2 and len(takeovers) >= len(given) // WARM_BINS - 3
     assert all(WARM_BINS <= given[k] <= WARM_BINS + 2 for k in takeovers)  # states with 0.25 s of rest
+
+
+def test_at_an_onset_a_fresh_state_reads_the_last_bins_again_and_takes_over_once_caught_up():
+    """After a long rest, a word's onset starts a fresh state on the last ONSET_BINS bins' inputs;
+    it steps CATCH_UP_STEPS of them after each result and takes over at the first bin it has read
+    everything before: that bin's state has read exactly the bins from ONSET_BINS before the onset."""
+    from app.pipeline import CATCH_UP_STEPS, ONSET_BINS
+
+    rng = np.random.default_rng(2)
+    bin_us = BIN_S * 1e6
+    rest = np.sort(rng.uniform(0, 40 * bin_us, 40 * 5))
+    word = np.sort(rng.uniform(40 * bin_us, 80 * bin_us, 40 * 400))
+    after = np.sort(rng.uniform(80 * bin_us, 120 * bin_us, 40 * 5))
+    t = np.concatenate([rest, word, after]).astype(np.int64)
+    events = make_events(t, rng.integers(150, 200, len(t)), rng.integers(100, 150, len(t)), rng.integers(0, 2, len(t)))
+    net = SaysAWhenBusy()
+    given, results = given_states(Pipeline(ArraySource(events), net, Readout(["a", "b"]), speed=None), net)
+    onset = next(r.step for r in results if r.onset)
+    took_over = [r.step for r in results if r.reread_onset]
+    assert onset > ONSET_BINS and len(took_over) == 1
+    j = took_over[0]
+    assert given[j] == ONSET_BINS + (j - 1 - onset)  # the inputs from ONSET_BINS before the onset to bin j - 1
+    assert given[j - 1] == given[onset] + (j - 1 - onset)  # until then the old state stepped on
+    # it gains CATCH_UP_STEPS - 1 bins on the stream a bin: caught up at the first bin it can be
+    assert (j - onset - 1) * (CATCH_UP_STEPS - 1) + CATCH_UP_STEPS >= ONSET_BINS
+    assert (j - onset - 2) * (CATCH_UP_STEPS - 1) + CATCH_UP_STEPS < ONSET_BINS
+    assert [r.word.word for r in results if r.word is not None] == ["a"]

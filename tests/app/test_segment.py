@@ -141,9 +141,11 @@ class GivenP:
     onset_lookback = 3
     level = 0.0
 
-    def __init__(self, decision):
+    def __init__(self, decision, ps=None):
+        self._ps = ps  # p per bin, when the "logits" are the readout's
         self._decider = Decider(decision)
         self.hangover_steps = decision.off_steps
+        self.min_confidence = decision.min_confidence
 
     @property
     def speaking(self):
@@ -153,7 +155,7 @@ class GivenP:
         self._decider.reset()
 
     def update(self, events_in_bin, logits=None):
-        return self._decider.update(float(logits))
+        return self._decider.update(next(self._ps) if self._ps else float(logits))
 
     def finish(self):
         return self._decider.finish()
@@ -167,6 +169,18 @@ def test_at_the_end_of_the_stream_a_blip_shorter_than_a_word_is_not_committed():
             assert stage.step(p, 500, step * 0.0133) is None
         assert (stage.finish(0.2) is not None) == committed, length
         assert not stage.speaking and stage.finish(0.3) is None
+
+
+def test_a_stretch_whose_word_the_readout_is_unsure_of_is_not_committed():
+    from model.readout import Readout
+
+    decision = Decision(on=0.5, off=0.5, on_steps=2, off_steps=3, min_steps=4, min_confidence=0.2)
+    for margin, committed in ((0.5, False), (3.0, True)):  # top probability 0.15 or 0.69 of 10 words
+        ps = [0.1] * 3 + [0.9] * 8 + [0.1] * 3
+        stage = WordStage(Readout(list("abcdefghij")), GivenP(decision, iter(ps)))
+        logits = np.r_[margin, np.zeros(9)]
+        words = [stage.step(logits, 500, step * 0.0133) for step in range(len(ps))]
+        assert (words[-1] is not None) == committed, margin
 
 
 @pytest.mark.skipif(not (SAMPLES / "sample.aedat4").exists(), reason="bundled sample missing")
