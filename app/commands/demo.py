@@ -44,7 +44,7 @@ def run(args) -> int:
                 notice = source.notice
                 print(notice, flush=True)
             if r.revised is not None:
-                _print_word(r.revised, again=True)
+                print(f"  read again: {r.revised.word} ({r.revised.confidence:.2f}), instead of the last word", flush=True)
             if r.word is not None:
                 _print_word(r.word)
         word = pipeline.finish()
@@ -67,6 +67,5 @@ def _open_source(args):
     return open_camera(args.camera, args.on_disconnect)
 
 
-def _print_word(word, again: bool = False) -> None:
-    """A committed word; `again`: the last one read again as another word (it replaces it)."""
-    print(f"t={word.end_s:8.2f}s  {word.word} ({word.confidence:.2f}){'  (read again)' if again else ''}", flush=True)
+def _print_word(word) -> None:
+    print(f"t={word.end_s:8.2f}s  {word.word} ({word.confidence:.2f})", flush=True)
