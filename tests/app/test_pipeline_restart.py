@@ -89,18 +89,12 @@ def test_the_pipeline_restarts_the_model_after_each_word_it_commits():
     assert restarted == [k + 1 for k in committed if k + 1 < len(given)]
 
 
-class SaysAWhenBusy:
-    """Logits favour "a" in busy bins (over 100 events) and "b" in quiet ones; the state counts steps."""
-
-    def __init__(self):
-        self.seen = []
-
-    def initial_state(self, batch_size=1):
-        return 0
+class SaysAWhenBusy(CountingModel):
+    """Logits favour "a" in busy bins (over 100 events) and "b" in quiet ones."""
 
     def step(self, x, state):
-        self.seen.append(state)
-        return torch.tensor([[1.0, 0.0]] if float(x.abs().sum()) > 100 else [[0.0, 1.5]]), state + 1
+        _, state = super().step(x, state)
+        return torch.tensor([[1.0, 0.0]] if float(x.abs().sum()) > 100 else [[0.0, 1.5]]), state
 
 
 def test_a_committed_word_is_read_on_by_its_own_state_and_revised_when_that_reads_another_word():
