@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -334,7 +335,15 @@ def load_head(model_json) -> tuple[BoundaryHead, Decision] | None:
 
 def sentence_files(folder) -> list[Path]:
     """The SynthLip sentence recordings under `folder` (any depth): .aedat4 files with their .json."""
-    return sorted(p for p in Path(folder).rglob("*.aedat4") if p.with_suffix(".json").is_file())
+    found, seen = [], set()
+    for root, dirs, files in os.walk(folder, followlinks=True):  # folders linked in count (rglob skips them)
+        real = os.path.realpath(root)
+        if real in seen:  # a link back up the tree
+            dirs.clear()
+            continue
+        seen.add(real)
+        found += [Path(root) / f for f in files if f.endswith(".aedat4")]
+    return sorted(p for p in found if p.with_suffix(".json").is_file())
 
 
 def head_edges(head: BoundaryHead, decision: Decision):

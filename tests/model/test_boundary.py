@@ -154,3 +154,19 @@ def test_training_windows_start_from_rest_and_reproduce_with_a_seed():
     for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
         torch.testing.assert_close(x, y, msg=name)
     random.seed(0)
+
+
+def test_sentence_files_are_found_at_any_depth_and_through_linked_folders(tmp_path):
+    from model.boundary import sentence_files
+
+    data, elsewhere = tmp_path / "data", tmp_path / "elsewhere"
+    for folder, names in ((data / "a" / "b", ["1", "2"]), (elsewhere, ["3"])):
+        folder.mkdir(parents=True)
+        for name in names:
+            (folder / f"{name}.aedat4").write_bytes(b"")
+            (folder / f"{name}.json").write_text("{}")
+    (data / "a" / "b" / "4.aedat4").write_bytes(b"")  # no ground truth beside it: not a sentence
+    (data / "linked").symlink_to(elsewhere, target_is_directory=True)
+    (data / "a" / "loop").symlink_to(data, target_is_directory=True)  # a link back up is not read twice
+    assert [p.relative_to(data).as_posix() for p in sentence_files(data)] == ["a/b/1.aedat4", "a/b/2.aedat4",
+                                                                            "linked/3.aedat4"]
