@@ -164,7 +164,8 @@ class Word:
 
 class WordStage:
     """The pipeline's last stage: a readout that starts afresh at each word onset and commits its
-    top word at each offset, so every consumer reads words the same way.
+    top word at each offset (unless it gives it less than the segmenter's `min_confidence`), so
+    every consumer reads words the same way.
 
     Onset is reported a few bins after the lips start moving, so the last `onset_lookback`
     logits are kept and replayed into the fresh readout: the word's first bins still count.
