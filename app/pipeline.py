@@ -46,8 +46,9 @@ READ_ON_BINS = 30
 # At each word onset a fresh state reads the last ONSET_BINS bins again (the onset's lookback and
 # 0.25 s of rest before it, as every training clip starts) and takes over once it has caught up:
 # whatever the state met in a long pause (seconds of a fidgeting head), the word is read as in
-# training; after a commit less than ONSET_BINS bins ago the model restarted within them anyway (continuous speech 238 -> 242 of 300 words right, 8 s rests 34 -> 42, a head
-# fidgeting 5 px 20 -> 34 of 48: docs/notes/word-boundaries.md). It catches up CATCH_UP_STEPS steps
+# training (8 s rests 34 -> 41 of 48 words right, a head fidgeting 5 px 20 -> 33, continuous
+# speech 238 -> 242 of 300: docs/notes/word-boundaries.md). Not after a commit less than
+# ONSET_BINS bins ago: the model restarted within them anyway. It catches up CATCH_UP_STEPS steps
 # a bin, after each result is out, so no bin waits for it.
 ONSET_BINS = 24
 CATCH_UP_STEPS = 3
@@ -85,6 +86,18 @@ class StepResult:
     @property
     def latency_ms(self) -> float:
         return (self.t_published - self.t_available) * 1e3
+
+
+@dataclass
+class Reading:
+    """A committed word's own state reading on (`Pipeline._read_on`): `left` bins at most, `pending`
+    the input of the bin it steps next, once that bin's result is out."""
+
+    state: object
+    readout: object
+    word: Word
+    left: int = READ_ON_BINS
+    pending: torch.Tensor | None = None
 
 
 @dataclass
@@ -165,11 +178,10 @@ class Pipeline:
         self._restart = False
         self._quiet = 0  # bins the lips have rested since the model last restarted
         self._fresh = None  # a model state started during the current rest (`_rest`)
-        self._reading = None  # (state, readout, word, bins left) of the last word, read on (`_read_on`)
-        self._read_x = None  # the bin's input the reading steps on once its result is out
+        self._reading: Reading | None = None  # the last committed word, read on
         self._revised: Word | None = None  # a revision to hand out with the next result
         self._inputs: deque = deque(maxlen=ONSET_BINS)  # the last bins' model inputs, for an onset's fresh state
-        self._catch_up: CatchUp | None = None  # the fresh state reading the current word again (`_catch_up_steps`)
+        self._catch_up: CatchUp | None = None  # the fresh state reading the current word again (`_take_over`)
         self._moved: tuple[int, Roi] | None = None  # (from when, the ROI before) of the last crop move
         self._history: deque[tuple[int, np.ndarray]] = deque()  # recent (bin, whole-sensor events), to read again
         self._frames: deque = deque(maxlen=8)  # APS frames handed out by the source, not yet due
@@ -289,7 +301,7 @@ class Pipeline:
         closed.append(earlier.advance(math.ceil(float(self.binner.bin_start_us(index + 1)))))
         state = self.model.initial_state(batch_size=1)
         self.words.reset()
-        self._quiet, self._fresh, self._reading, self._read_x, self._catch_up = 0, None, None, None, None
+        self._quiet, self._fresh, self._reading, self._catch_up = 0, None, None, None
         self._inputs.clear()  # refilled with the bins read again, through the new crop
         word = None
         for bins in closed:
@@ -325,9 +337,8 @@ class Pipeline:
         the last word's reading steps on that bin (a revision goes out with the next result), and
         an onset's fresh state catches up. Returns the seconds it took."""
         t0 = time.perf_counter()
-        if self._read_x is not None:
-            x, self._read_x = self._read_x, None
-            self._revised = self._read_on(x) or self._revised
+        if self._reading is not None and self._reading.pending is not None:
+            self._revised = self._read_on() or self._revised
         if self._catch_up is not None:
             with torch.inference_mode():
                 for _ in range(min(CATCH_UP_STEPS, len(self._catch_up.pending))):
@@ -345,24 +356,24 @@ class Pipeline:
         self.words.reread(catch.logits[len(catch.logits) - self.readout.count:])
         return catch.state, True
 
-    def _read_on(self, x) -> Word | None:
+    def _read_on(self) -> Word | None:
         """One more bin of the last committed word's reading, by the state that read the word;
         at its end (READ_ON_BINS bins, or the next word may be starting), `_end_reading`."""
-        state, readout, word, left = self._reading
-        if not (self.words.segmenter.settled and left > 0):
+        r = self._reading
+        x, r.pending = r.pending, None
+        if not (self.words.segmenter.settled and r.left > 0):
             return self._end_reading()
         with torch.inference_mode():
-            logits, state = self.model.step(x, state)
-        readout.update(logits[0])
-        self._reading = (state, readout, word, left - 1)
-        return self._end_reading() if left == 1 else None
+            logits, r.state = self.model.step(x, r.state)
+        r.readout.update(logits[0])
+        r.left -= 1
+        return self._end_reading() if r.left == 0 else None
 
     def _end_reading(self) -> Word | None:
         """The reading is over: the word with its top word, if that differs from the committed one."""
-        _, readout, word, _ = self._reading
-        self._reading = None
-        top, confidence = readout.top(1)[0]
-        return Word(top, float(confidence), word.start_s, word.end_s) if top != word.word else None
+        r, self._reading = self._reading, None
+        top, confidence = r.readout.top(1)[0]
+        return Word(top, float(confidence), r.word.start_s, r.word.end_s) if top != r.word.word else None
 
     def _slices(self):
         if self.source.live:
@@ -418,7 +429,7 @@ class Pipeline:
             settled = self.words.segmenter.settled
             if (target := tracker.step(index, speaking, settled)) is not None:
                 if self._reading is not None:  # the last word's reading ends where the crop moves
-                    self._reading = (*self._reading[:3], 0)
+                    self._reading.left = 0
                 if tracker.missed_speech:
                     state, word = self._reread(index, target)
                     reread = True
@@ -438,11 +449,11 @@ class Pipeline:
             self._inputs.clear()
             if self._reading is not None:
                 revised = self._end_reading() or revised
-            self._reading, self._read_x = (state, copy.deepcopy(self.readout), word, READ_ON_BINS), None
+            self._reading = Reading(state, copy.deepcopy(self.readout), word)
         else:
             state = self._rest(x, state)
             if self._reading is not None:
-                self._read_x = x
+                self._reading.pending = x
         result = StepResult(
             step=self.steps - 1,
             t_us=int(round(start_us)),
