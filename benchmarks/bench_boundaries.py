@@ -17,7 +17,7 @@ reads with the true boundaries: each word read by a fresh model from the middle 
 it (at most 0.3 s before), its readout from 5 bins before its start to 4 bins (53 ms) or 30 bins
 (0.4 s, the whole word) after its end.
 
-    .venv/bin/python benchmarks/bench_boundaries.py [--keep DIR]
+    .venv/bin/python benchmarks/bench_boundaries.py [--keep DIR] [--model SPEC] [--json NAME]
 """
 from __future__ import annotations
 
@@ -113,11 +113,13 @@ def read_true(path: Path, net, words, after_bins: tuple[int, ...]) -> dict[int, 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--keep", type=Path, help="write (and reuse) the recordings here")
+    parser.add_argument("--model", help="a model with a word-boundary head (default the bundled one)")
+    parser.add_argument("--json", default="boundaries", help="result name under benchmarks/results (default boundaries)")
     args = parser.parse_args(argv)
     use_streaming_threads()
-    net, words, description, _ = load_model(None, runtime="sparse", quiet=True)
+    net, words, description, _ = load_model(args.model, runtime="sparse", quiet=True)
     if net.boundary is None:
-        raise SystemExit("the bundled model has no word-boundary head: train one with `spikelip boundary`")
+        raise SystemExit(f"{args.model or 'the bundled model'} has no word-boundary head: train one with `spikelip boundary`")
     ways = {"activity segmenter": WordSegmenter, "learnt boundaries": lambda: segmenter_for(net)}
     start = time.perf_counter()
     results = {}
@@ -153,8 +155,9 @@ def main(argv=None) -> int:
                                       "missed": None, "split": None, "merged": None, "spurious": None,
                                       "errors": None, "commit_ms_p50": ms, "commit_ms_p90": ms}
                 print(f"{name:22s} {way:20s} right {right[after]:3d}/{results[name][way]['words']}", flush=True)
-    write_result("boundaries", {
-        "command": "python benchmarks/bench_boundaries.py", "model": description,
+    write_result(args.json, {
+        "command": " ".join(["python benchmarks/bench_boundaries.py", *(["--model", args.model] if args.model else [])]),
+        "model": description,
         "sets": {name: {"seeds": [seed, seed + count - 1], "words_per_sentence": per,
                         "options": {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()}}
                  for name, (seed, count, per, options) in SETS.items()},

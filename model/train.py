@@ -420,7 +420,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
             p.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default,
                            help=help + (" (default: on)" if f.default else " (default: off)"))
         elif f.type == "list[str]":
-            p.add_argument(flag, nargs="+", default=f.default_factory(), metavar="DIR", help=help)
+            p.add_argument(flag, nargs="+", action="extend", default=f.default_factory(), metavar="DIR", help=help)
         else:
             kind = {"int": int, "float": float, "str": str}[f.type]
             shown = f" (default: {f.default})" if f.default not in ("", -1, -1.0) else ""

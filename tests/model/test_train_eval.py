@@ -142,6 +142,8 @@ def test_extra_train_folders_join_the_training_set(setup):
     add_arguments(parser)
     args = parser.parse_args(["--data", "d", "--extra-train", "e1", "e2"])
     assert config_from_args(args).extra_train == ["e1", "e2"]
+    args = parser.parse_args(["--data", "d", "--extra-train", "e1", "--extra-train", "e2"])  # repeated: all kept
+    assert config_from_args(args).extra_train == ["e1", "e2"]
     assert config_from_args(parser.parse_args(["--data", "d"])).extra_train == []
     cfg.extra_train, cfg.out = [str(tmp_path / "nowhere")], str(tmp_path / "bad")
     with pytest.raises(SpikeLipError, match="nowhere: no 'train' folder"):
