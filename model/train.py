@@ -2,6 +2,7 @@
 
     spikelip train --data DIR --model small --out runs/small
     spikelip train --data DIR --extra-train DIR2 DIR3 ...    # more speakers: other folders' train splits
+    spikelip train --data DIR --sentences SENTENCES ...      # and the words of continuous speech
     torchrun --nproc_per_node 4 -m model.train --data DIR --model paper-causal --out runs/pc
 
 Recipe (paper): Adam, lr 3e-4 constant, then cosine 1e-4 -> 5e-6; weight decay 1e-4 except
@@ -35,6 +36,7 @@ from model.config import default_words, read_json
 from model.data import DvsLipDataset, eval_transform, train_transform
 from model.evaluate import activity_spans, evaluate, running_mean_since_onset
 from model.metrics import spike_loss, synapse_groups
+from model.sentence_clips import cut_sentences
 from stream.constants import BIN_MS
 from stream.files import write_atomically
 from stream.transforms import RandomShift
@@ -51,6 +53,7 @@ def _option(default, help: str):
 class TrainConfig:
     data: str = _option("", "DVS-Lip style folder with {train,test}/<word>/<k>.npy (DVS-Lip or `spikelip synth` output)")
     extra_train: list[str] = _option([], "more folders whose train splits join DATA's (more speakers); the test split stays DATA's")
+    sentences: list[str] = _option([], "folders of sentence recordings with their ground truth (`spikelip synth --sentences`): each word, cut out as the app reads it in continuous speech (OUT/sentence-clips, cut once), joins the training set")
     model: str = _option("small", "config name or .json; a checkpoint .json starts from its weights (fresh optimiser)")
     out: str = _option("runs/train", "run folder: last.pt, log.csv and the checkpoint; an existing last.pt is resumed")
     epochs_constant: int = _option(100, "epochs at LR (after the warm-up)")
@@ -132,7 +135,8 @@ def started_from(source: str) -> dict | None:
 
 
 def default_trained_on(cfg: TrainConfig) -> str:
-    return " + ".join(f"{root} (train split)" for root in [cfg.data, *cfg.extra_train])
+    return " + ".join([*(f"{root} (train split)" for root in [cfg.data, *cfg.extra_train]),
+                       *(f"the words of the sentences in {root}" for root in cfg.sentences)])
 
 
 def _rng_state() -> dict:
@@ -242,13 +246,25 @@ def datasets(cfg: TrainConfig, proc: Process):
     words = default_words(100)
     augment = train_transform(cfg.spatial_augment, cfg.temporal_augment)
     shift = RandomShift().scaled(cfg.camera_augment_strength) if cfg.camera_augment else None
+    roots = [cfg.data, *cfg.extra_train] + ([sentence_clips(cfg, words, proc)] if cfg.sentences else [])
     train_set = torch.utils.data.ConcatDataset(
         [DvsLipDataset(root, "train", words, augment, bins=cfg.bins, cache=None if shift else cfg.cache or None,
                        event_transform=shift)
-         for root in [cfg.data, *cfg.extra_train]])
+         for root in roots])
     test_set = DvsLipDataset(cfg.data, "test", words, eval_transform(), bins=cfg.bins, cache=cfg.cache or None)
     sampler = torch.utils.data.DistributedSampler(train_set, proc.world, proc.rank, seed=cfg.seed) if proc.ddp else None
     return train_set, test_set, sampler
+
+
+def sentence_clips(cfg: TrainConfig, words: list[str], proc: Process) -> str:
+    """OUT/sentence-clips: the words of the --sentences recordings, cut once by the main process."""
+    out = Path(cfg.out) / "sentence-clips"
+    if proc.main:
+        clips = cut_sentences(cfg.sentences, out, words, cfg.seed)
+        print(f"{clips} word clips cut from the sentences in {', '.join(cfg.sentences)} ({out})", flush=True)
+    if proc.ddp:
+        dist.barrier()
+    return str(out)
 
 
 def make_learner(cfg: TrainConfig, proc: Process) -> Learner:

@@ -19,7 +19,7 @@ HELP = "train a model on a DVS-Lip style folder (DVS-Lip or SynthLip); resumes f
 # import app/, so the checks are set here on the flags `model.train.add_arguments` makes). A new
 # number field without a check fails tests/app/test_bad_options.py.
 CHECKS = {
-    "data": optional(existing_dir), "extra_train": existing_dir, "model": model_spec, "out": output_dir,
+    "data": optional(existing_dir), "extra_train": existing_dir, "sentences": existing_dir, "model": model_spec, "out": output_dir,
     "epochs_constant": non_negative_int, "epochs_cosine": non_negative_int, "warmup_epochs": non_negative_float,
     "batch_size": positive_int, "lr": positive_float, "lr_cosine": non_negative_float,
     "lr_min": non_negative_float, "weight_decay": non_negative_float, "spike_loss": non_negative_float,
