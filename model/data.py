@@ -143,14 +143,15 @@ class DvsLipDataset(torch.utils.data.Dataset):
     binned clips are written there once (see `BinnedCache`) and read back each epoch.
     `event_transform` (`stream.transforms`, e.g. `RandomShift()`) changes each clip's events
     before binning, so it excludes `cache`; with `seed` clip i always gets the same draw
-    (evaluation), without it a fresh one each time (training).
+    (evaluation), without it a fresh one each time (training). With `no_word` the split's
+    `_no_word` clips (rests, a moving head) come too, labelled -1 (see `model.train.targets`).
     """
 
     def __init__(self, root: str | os.PathLike, split: str, words: list[str] | None = None, transform=None, bins: int | None = CLIP_BINS,
-                 cache: str | os.PathLike | None = None, event_transform=None, seed: int | None = None):
+                 cache: str | os.PathLike | None = None, event_transform=None, seed: int | None = None, no_word: bool = False):
         self.root = Path(root)
         self.words = folder_words(self.root) if words is None else list(words)  # root/words.txt or DVS-Lip's
-        self.clips = list_clips(self.root, split, self.words)
+        self.clips = list_clips(self.root, split, self.words, no_word)
         self.transform = transform or eval_transform()
         self.bins = bins
         if cache and not bins:

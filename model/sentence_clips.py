@@ -1,9 +1,12 @@
-"""Word clips cut from sentence recordings the way the app reads each word in continuous speech.
+"""Word clips cut from sentence recordings the way the app reads each word in continuous speech,
+and clips of the rests between them, in which no word is said.
 
 In a sentence the app reads a word from a state that has seen the rest before it, back to just
 after the previous word (the model restarts a few bins after each commit), and never into the
 next word. Training clips cut by the same rule from `spikelip synth --sentences` recordings,
-whose JSON gives every word's span, teach the network words as they come in running speech.
+whose JSON gives every word's span, teach the network words as they come in running speech. The
+rests (`_no_word`, trained towards no word) teach it that a head moving while the lips rest is
+not a word.
 """
 from __future__ import annotations
 
@@ -18,11 +21,13 @@ from stream.errors import SpikeLipError
 from stream.events import EVENT_DTYPE
 from stream.roi import Crop, Roi
 from stream.sources import open_file
-from stream.sources.npy import save_clip
+from stream.sources.npy import NO_WORD, save_clip
 
 CONTEXT_BINS = (11, 30)  # rest kept before a word, drawn uniformly: 0.15-0.4 s, as clips and the app's onset re-read hold
 AFTER_PREVIOUS_BINS = 5  # a clip starts no earlier than this after the previous word's end (the app restarts there)
 BEFORE_NEXT_BINS = 2  # and ends this far before the next word's movement starts
+REST_MARGIN_BINS = 10  # a rest clip keeps this far from any word's movement
+REST_MIN_BINS = 45  # rests shorter than 0.6 s (with the margins) give no clip
 MANIFEST = "cut.json"
 
 
@@ -43,9 +48,31 @@ def word_windows(spans: list[tuple[int, int]], t_start_us: int, rng: np.random.G
     return windows
 
 
+def rest_windows(spans: list[tuple[int, int]], t_start_us: int, t_end_us: int,
+                 rng: np.random.Generator) -> list[tuple[int, int]]:
+    """[start, end) in microseconds of clips in which no word is said: each rest between the
+    words (and before the first, after the last), REST_MARGIN_BINS clear of them, cut into
+    clips of CLIP_BINS bins (what is left over falls at a random end); a rest too short for
+    CLIP_BINS but at least REST_MIN_BINS long is one shorter clip."""
+    margin, bins = REST_MARGIN_BINS * BIN_US, CLIP_BINS * BIN_US
+    edges = [t_start_us - margin, *(t for span in spans for t in span), t_end_us + margin]
+    windows = []
+    for end, start in zip(edges[0::2], edges[1::2]):
+        lo, hi = end + margin, start - margin
+        count = int((hi - lo) // bins)
+        if count == 0:
+            if hi - lo >= REST_MIN_BINS * BIN_US:
+                windows.append((int(np.ceil(lo)), int(hi)))
+            continue
+        lo += rng.uniform(0, hi - lo - count * bins)
+        windows += [(int(np.ceil(lo + k * bins)), int(np.ceil(lo + (k + 1) * bins))) for k in range(count)]
+    return windows
+
+
 def cut_recording(recording: Path, out: Path, words: list[str], rng: np.random.Generator) -> int:
     """Cut the words of `words` said in `recording` (with its ground-truth JSON) into
-    `out/train/<word>/<recording>_<i>.npy`, cropped to the JSON's mouth region; returns how many."""
+    `out/train/<word>/<recording>_<i>.npy`, and its rests into `out/train/_no_word/<recording>_rest<k>.npy`,
+    cropped to the JSON's mouth region; returns how many clips (words and rests)."""
     doc = json.loads(recording.with_suffix(".json").read_text())
     said = sorted(doc["words"], key=lambda w: w["start_us"])
     windows = word_windows([(w["start_us"], w["end_us"]) for w in said], int(doc["t_start_us"]), rng)
@@ -53,24 +80,23 @@ def cut_recording(recording: Path, out: Path, words: list[str], rng: np.random.G
         crop = Crop(source.sensor, Roi(*doc["mouth_roi"]) if "mouth_roi" in doc else None)
         batches = [crop(batch) for batch in source if len(batch)]
     events = np.concatenate(batches) if batches else np.zeros(0, EVENT_DTYPE)
-    cut = 0
-    for i, (w, (lo, hi)) in enumerate(zip(said, windows)):
-        if w["word"] not in words or hi <= lo:
-            continue
+    rests = rest_windows([(w["start_us"], w["end_us"]) for w in said], int(doc["t_start_us"]), int(doc["t_end_us"]), rng)
+    clips = [(w["word"], f"{recording.stem}_{i}", window) for i, (w, window) in enumerate(zip(said, windows))
+             if w["word"] in words and window[1] > window[0]]
+    clips += [(NO_WORD, f"{recording.stem}_rest{k}", window) for k, window in enumerate(rests)]
+    for folder, name, (lo, hi) in clips:
         a, b = np.searchsorted(events["t"], [lo, hi])
         clip = events[a:b].copy()
         clip["t"] -= lo
-        folder = out / "train" / w["word"]
-        folder.mkdir(parents=True, exist_ok=True)
-        save_clip(folder / f"{recording.stem}_{i}.npy", clip)
-        cut += 1
-    return cut
+        (out / "train" / folder).mkdir(parents=True, exist_ok=True)
+        save_clip(out / "train" / folder / f"{name}.npy", clip)
+    return len(clips)
 
 
 def cut_sentences(folders: list[str], out: Path, words: list[str], seed: int) -> int:
     """Every sentence recording under `folders` cut into `out` (a DVS-Lip style folder with a
-    train split); the same folders and seed reuse an earlier cut (`out/cut.json`). Returns the
-    number of clips."""
+    train split: words and `_no_word` rests); the same folders and seed reuse an earlier cut
+    (`out/cut.json`). Returns the number of clips."""
     from model.boundary import sentence_files
 
     key = {"folders": [str(Path(f).resolve()) for f in folders], "seed": int(seed), "words": list(words)}

@@ -103,13 +103,22 @@ def parameter_groups(net: torch.nn.Module, weight_decay: float):
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
+def targets(labels: torch.Tensor, classes: int) -> torch.Tensor:
+    """(B, classes) target distributions: a word's one-hot, and for a clip of no word (label -1,
+    `_no_word` clips: rests, a moving head) the uniform distribution, so that no word is read there."""
+    word = labels >= 0
+    one_hot = F.one_hot(labels.clamp(min=0), classes).float()
+    return torch.where(word.unsqueeze(1), one_hot, torch.full_like(one_hot, 1.0 / classes))
+
+
 def clip_loss(logits: torch.Tensor, labels: torch.Tensor, streaming_from: int) -> torch.Tensor:
     """Cross-entropy of the mean logits over time (paper); optionally of the running mean at each bin."""
-    loss = F.cross_entropy(logits.mean(1), labels)
+    target = targets(labels, logits.shape[-1])
+    loss = F.cross_entropy(logits.mean(1), target)
     if streaming_from >= 0 and logits.shape[1] > streaming_from:
         since_start = torch.zeros(logits.shape[0], dtype=torch.long, device=logits.device)
         tail = running_mean_since_onset(logits, since_start)[:, streaming_from:]
-        loss = loss + F.cross_entropy(tail.reshape(-1, tail.shape[-1]), labels.repeat_interleave(tail.shape[1]))
+        loss = loss + F.cross_entropy(tail.reshape(-1, tail.shape[-1]), target.repeat_interleave(tail.shape[1], 0))
     return loss
 
 
@@ -121,7 +130,8 @@ def readout_loss(logits: torch.Tensor, labels: torch.Tensor, spans: torch.Tensor
     bins = torch.arange(logits.shape[1], device=logits.device).unsqueeze(0)
     first = (spans[:, 1:2] + after_end_bins).clamp(max=logits.shape[1] - 1)
     mask = bins >= first
-    return F.cross_entropy(running[mask], labels.unsqueeze(1).expand_as(mask)[mask])
+    target = targets(labels, logits.shape[-1]).unsqueeze(1).expand(*mask.shape, logits.shape[-1])
+    return F.cross_entropy(running[mask], target[mask])
 
 
 def started_from(source: str) -> dict | None:
@@ -249,7 +259,7 @@ def datasets(cfg: TrainConfig, proc: Process):
     roots = [cfg.data, *cfg.extra_train] + ([sentence_clips(cfg, words, proc)] if cfg.sentences else [])
     train_set = torch.utils.data.ConcatDataset(
         [DvsLipDataset(root, "train", words, augment, bins=cfg.bins, cache=None if shift else cfg.cache or None,
-                       event_transform=shift)
+                       event_transform=shift, no_word=True)
          for root in roots])
     test_set = DvsLipDataset(cfg.data, "test", words, eval_transform(), bins=cfg.bins, cache=cfg.cache or None)
     sampler = torch.utils.data.DistributedSampler(train_set, proc.world, proc.rank, seed=cfg.seed) if proc.ddp else None
@@ -343,7 +353,7 @@ def train_epoch(cfg: TrainConfig, learner: Learner, loader, epoch: int, run: Run
     schedule; a progress bar on the main process. Returns the epoch's log row (train columns)."""
     learner.model.train()
     steps_per_epoch = math.ceil(len(loader.dataset) / (cfg.batch_size * proc.world))
-    total, correct, loss_sum, lr = 0, 0, 0.0, learning_rate(cfg, epoch)
+    seen, total, correct, loss_sum, lr = 0, 0, 0, 0.0, learning_rate(cfg, epoch)
     t0 = time.time()
     bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=None if proc.main else True, leave=False)  # None: only on a terminal
     for i, (x, y) in enumerate(bar):
@@ -351,17 +361,18 @@ def train_epoch(cfg: TrainConfig, learner: Learner, loader, epoch: int, run: Run
         x, y = x.to(proc.device, non_blocking=True), y.to(proc.device, non_blocking=True)
         logits, loss = optimizer_step(learner, x, y, lr)
         run.step += 1
-        total += len(y)
+        seen += len(y)
+        total += int((y >= 0).sum())  # accuracy over word clips (no-word clips have no right word)
         correct += int((logits.mean(1).argmax(1) == y).sum())
         loss_value = loss.item()
         loss_sum += loss_value * len(y)
-        bar.set_postfix(loss=f"{loss_sum / total:.3f}", acc=f"{correct / total:.3f}", lr=f"{lr:.2e}")
+        bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / max(total, 1):.3f}", lr=f"{lr:.2e}")
         if board is not None:
             board.add_scalar("step/loss", loss_value, run.step)
             board.add_scalar("step/lr", lr, run.step)
         if out_of_steps(cfg, run):
             break
-    return {"epoch": epoch + 1, "step": run.step, "lr": lr, "train_loss": loss_sum / max(total, 1),
+    return {"epoch": epoch + 1, "step": run.step, "lr": lr, "train_loss": loss_sum / max(seen, 1),
             "train_acc": correct / max(total, 1), "epoch_s": round(time.time() - t0, 1)}
 
 

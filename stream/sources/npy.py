@@ -150,9 +150,15 @@ class NpyClipSource(EventSource):
             yield self.events[i : i + self.batch_events]
 
 
-def list_clips(root: str | os.PathLike, split: str, words: list[str] | None = None) -> list[tuple[Path, int]]:
+NO_WORD = "_no_word"  # a split's folder of clips in which no word is said (rests, a moving head)
+NO_WORD_LABEL = -1
+
+
+def list_clips(root: str | os.PathLike, split: str, words: list[str] | None = None,
+               no_word: bool = False) -> list[tuple[Path, int]]:
     """All (clip path, label) pairs of a DVS-Lip style folder split, sorted for determinism; a
-    label is the word's index in `words` (default: the folder's own, `folder_words`)."""
+    label is the word's index in `words` (default: the folder's own, `folder_words`). With
+    `no_word` the clips of the NO_WORD folder come too, labelled NO_WORD_LABEL."""
     root = Path(root)
     if words is None:
         words = folder_words(root)
@@ -163,6 +169,9 @@ def list_clips(root: str | os.PathLike, split: str, words: list[str] | None = No
     clips: list[tuple[Path, int]] = []
     unknown = []
     for word_dir in sorted(p for p in split_dir.iterdir() if p.is_dir()):
+        if word_dir.name == NO_WORD:
+            clips += [(f, NO_WORD_LABEL) for f in sorted(word_dir.glob("*.npy"))] if no_word else []
+            continue
         if word_dir.name not in index:
             unknown.append(word_dir.name)
             continue
