@@ -167,6 +167,21 @@ def latency(d: dict) -> str:
     return "\n\n".join(parts)
 
 
+def window(d: dict) -> str:
+    parts = ["### In the window",
+             ("`spikelip replay` of the bundled sample at 1 x in the window (offscreen), several runs in a "
+              "row. The window steps the model with eager PyTorch (its spike rasters need every layer's "
+              "spikes) while its own thread paints, on the same cores: pipeline latency (slice in -> "
+              "result out) and model step in ms, steps over the 13.3 ms deadline, and the busy share of "
+              f"stream time. Load average when it ended: {', '.join(f'{v:.2f}' for v in d.get('os_load', []))}.")]
+    rows = [[str(k + 1), f"{f(r['pipeline_p50_ms'])} / {f(r['pipeline_p99_ms'])}",
+             f"{f(r['model_p50_ms'])} / {f(r['model_p99_ms'])}", f"{r['missed_deadlines']} of {r['steps']}",
+             f(r["real_time_factor"])] for k, r in enumerate(d["runs"])]
+    parts.append(table(["run", "pipeline p50 / p99 ms", "model p50 / p99 ms", "missed", "real-time factor"], rows))
+    parts.append(source(d, ".venv/bin/python benchmarks/bench_window.py"))
+    return "\n\n".join(parts)
+
+
 def onnx_threads(d: dict) -> str:
     rows = []
     for name, r in d["models"].items():
@@ -583,14 +598,14 @@ err by 3-5 % of the output's spread, which a threshold network turns into spike 
 
 SECTIONS = [
     (RUNTIMES, ["runtime", "onnx_threads", "model_step"]),
-    (LATENCY, ["latency"]),
+    (LATENCY, ["latency", "window"]),
     (THROUGHPUT, ["binning", "aedat4", "synth"]),
     (RELIABILITY, ["soak", "fuzz"]),
     (WORDS, ["boundaries", "segmenter", "sentences", "readouts"]),
     (NEW_DOMAIN, ["robustness", "adapt", "roi_auto"]),
     (OTHER, ["idle", "int8", "trainability"]),
 ]
-RENDER = {"model_step": model_step, "runtime": runtime, "latency": latency, "onnx_threads": onnx_threads,
+RENDER = {"model_step": model_step, "runtime": runtime, "latency": latency, "window": window, "onnx_threads": onnx_threads,
           "idle": idle, "int8": int8, "binning": binning, "aedat4": aedat4, "synth": synth, "fuzz": fuzz,
           "segmenter": segmenter, "boundaries": boundaries, "sentences": sentences, "readouts": readouts, "trainability": trainability,
           "adapt": adapt, "roi_auto": roi_auto}

@@ -271,7 +271,7 @@ def sentence_clips(cfg: TrainConfig, words: list[str], proc: Process) -> str:
     out = Path(cfg.out) / "sentence-clips"
     if proc.main:
         clips = cut_sentences(cfg.sentences, out, words, cfg.seed)
-        print(f"{clips} word clips cut from the sentences in {', '.join(cfg.sentences)} ({out})", flush=True)
+        print(f"{clips} clips (words, and rests in which none is said) cut from the sentences in {', '.join(cfg.sentences)} ({out})", flush=True)
     if proc.ddp:
         dist.barrier()
     return str(out)
