@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from model.boundary import sentence_files
 from stream.constants import BIN_US, CLIP_BINS
 from stream.errors import SpikeLipError
 from stream.events import EVENT_DTYPE
@@ -73,14 +74,22 @@ def cut_recording(recording: Path, out: Path, words: list[str], rng: np.random.G
     """Cut the words of `words` said in `recording` (with its ground-truth JSON) into
     `out/train/<word>/<recording>_<i>.npy`, and its rests into `out/train/_no_word/<recording>_rest<k>.npy`,
     cropped to the JSON's mouth region; returns how many clips (words and rests)."""
-    doc = json.loads(recording.with_suffix(".json").read_text())
-    said = sorted(doc["words"], key=lambda w: w["start_us"])
-    windows = word_windows([(w["start_us"], w["end_us"]) for w in said], int(doc["t_start_us"]), rng)
+    truth = recording.with_suffix(".json")
+    try:
+        doc = json.loads(truth.read_text())
+        said = sorted(doc["words"], key=lambda w: int(w["start_us"]))
+        spans = [(int(w["start_us"]), int(w["end_us"])) for w in said]
+        t_start, t_end = int(doc["t_start_us"]), int(doc["t_end_us"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise SpikeLipError(f"{truth}: not the ground truth of a sentence ({type(exc).__name__}: {exc}); "
+                            "it needs t_start_us, t_end_us and words with word, start_us and end_us, "
+                            "as `spikelip synth --sentences` writes it") from None
+    windows = word_windows(spans, t_start, rng)
+    rests = rest_windows(spans, t_start, t_end, rng)
     with open_file(recording) as source:
         crop = Crop(source.sensor, Roi(*doc["mouth_roi"]) if "mouth_roi" in doc else None)
         batches = [crop(batch) for batch in source if len(batch)]
     events = np.concatenate(batches) if batches else np.zeros(0, EVENT_DTYPE)
-    rests = rest_windows([(w["start_us"], w["end_us"]) for w in said], int(doc["t_start_us"]), int(doc["t_end_us"]), rng)
     clips = [(w["word"], f"{recording.stem}_{i}", window) for i, (w, window) in enumerate(zip(said, windows))
              if w["word"] in words and window[1] > window[0]]
     clips += [(NO_WORD, f"{recording.stem}_rest{k}", window) for k, window in enumerate(rests)]
@@ -97,8 +106,6 @@ def cut_sentences(folders: list[str], out: Path, words: list[str], seed: int) ->
     """Every sentence recording under `folders` cut into `out` (a DVS-Lip style folder with a
     train split: words and `_no_word` rests); the same folders and seed reuse an earlier cut
     (`out/cut.json`). Returns the number of clips."""
-    from model.boundary import sentence_files
-
     key = {"folders": [str(Path(f).resolve()) for f in folders], "seed": int(seed), "words": list(words)}
     manifest = out / MANIFEST
     if manifest.is_file():

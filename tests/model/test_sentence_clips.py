@@ -150,3 +150,12 @@ def test_train_with_sentences_adds_their_words(sentence, tmp_path):
     assert card["training"]["recipe"]["sentences"] == [str(sentence)]
     labels = [label for _, label in DvsLipDataset(cut.parent, "train", no_word=True).clips]
     assert labels.count(-1) == rests and len(DvsLipDataset(cut.parent, "train").clips) == 3  # listed only when asked
+
+
+def test_a_recording_without_word_times_gets_one_clear_line(sentence, tmp_path):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "1.aedat4").write_bytes((sentence / "7.aedat4").read_bytes())
+    (bad / "1.json").write_text('{"words": [{"word": "water"}]}')
+    with pytest.raises(SpikeLipError, match=r"1\.json: not the ground truth of a sentence .*spikelip synth --sentences"):
+        cut_sentences([str(bad)], tmp_path / "out", ["water"], seed=0)
