@@ -37,7 +37,8 @@ class LoadedModel(NamedTuple):
     runtime: str  # the runtime it resolved to: one of RUNTIMES
 
 
-def load_model(spec: str | None = None, quiet: bool = False, runtime: str | None = None) -> LoadedModel:
+def load_model(spec: str | None = None, quiet: bool = False, runtime: str | None = None,
+               spikes: bool = False) -> LoadedModel:
     """A `LoadedModel` for `spec`; `None` means the bundled model.
 
     A spec ending in .onnx (from `spikelip export`) loads a `model.runtime.OnnxRunner`, which
@@ -45,7 +46,8 @@ def load_model(spec: str | None = None, quiet: bool = False, runtime: str | None
     "onnx" and "sparse" export any other streamable model to onnxruntime (cached, see
     `onnx_file_for`);
     "fastest" picks the first runtime of `RUNTIMES` that can run it; None is torch, or onnx for
-    an .onnx file.
+    an .onnx file. `spikes` asks an onnx/sparse runtime for an export that also outputs every
+    layer's spikes (`step(..., record=True)`, for the window's rasters).
 
     Without a bundled checkpoint (fresh clone before training), a randomly initialised
     `small` network keeps the whole path real; a warning says its predictions mean nothing.
@@ -55,7 +57,7 @@ def load_model(spec: str | None = None, quiet: bool = False, runtime: str | None
     if spec is None:
         if BUNDLED_MODEL.exists():
             net = build(str(BUNDLED_MODEL)).eval()
-            return _with_boundary(_with_runtime(net, runtime, f"{net.name} (bundled)", quiet), BUNDLED_MODEL)
+            return _with_boundary(_with_runtime(net, runtime, f"{net.name} (bundled)", quiet, spikes), BUNDLED_MODEL)
         if not quiet:
             print("warning: no bundled model in assets/models; using an untrained `small` network "
                   "(predictions are random)", file=sys.stderr)
@@ -64,7 +66,7 @@ def load_model(spec: str | None = None, quiet: bool = False, runtime: str | None
         with torch.random.fork_rng():
             torch.manual_seed(0)  # the same stand-in every run (and one cached ONNX export)
             net = build("small").eval()
-        return _with_runtime(net, runtime, "small (untrained)", quiet)
+        return _with_runtime(net, runtime, "small (untrained)", quiet, spikes)
     if str(spec).endswith(".onnx"):
         from model.runtime import OnnxRunner
 
@@ -72,7 +74,7 @@ def load_model(spec: str | None = None, quiet: bool = False, runtime: str | None
             raise SpikeLipError(f"{spec}: an ONNX file runs with the onnx runtime only, not {runtime!r}")
         net = OnnxRunner(spec)
         return LoadedModel(net, net.words, f"{spec} (onnx)", "onnx")
-    return _with_boundary(_with_runtime(build(spec).eval(), runtime, str(spec), quiet), spec)
+    return _with_boundary(_with_runtime(build(spec).eval(), runtime, str(spec), quiet, spikes), spec)
 
 
 def _with_boundary(loaded: LoadedModel, spec) -> LoadedModel:
@@ -92,7 +94,7 @@ def _with_boundary(loaded: LoadedModel, spec) -> LoadedModel:
     return loaded._replace(description=f"{loaded.description}, word boundaries learnt")
 
 
-def _with_runtime(net: Stepper, runtime: str, description: str, quiet: bool) -> LoadedModel:
+def _with_runtime(net: Stepper, runtime: str, description: str, quiet: bool, spikes: bool = False) -> LoadedModel:
     """`net` wrapped for `runtime` as a `LoadedModel`."""
     runtime = runtime or "torch"
     if runtime not in (*RUNTIMES, "fastest"):
@@ -102,7 +104,7 @@ def _with_runtime(net: Stepper, runtime: str, description: str, quiet: bool) -> 
     if runtime in ("onnx", "sparse"):
         from model.runtime import OnnxRunner
 
-        net = OnnxRunner(onnx_file_for(net, quiet, sparse=runtime == "sparse"))
+        net = OnnxRunner(onnx_file_for(net, quiet, sparse=runtime == "sparse", spikes=spikes))
     return LoadedModel(net, net.words, f"{description} ({runtime})", runtime)
 
 
@@ -118,13 +120,13 @@ def weights_digest(net) -> str:
     return digest.hexdigest()[:16]
 
 
-def onnx_file_for(net, quiet: bool = False, sparse: bool = False) -> Path:
-    """The ONNX step export of `net`: shipped beside the bundled model, or made once per distinct
-    weights into the cache folder (SPIKELIP_CACHE, default ~/.cache/spikelip); exporting takes
-    seconds, loading milliseconds."""
+def onnx_file_for(net, quiet: bool = False, sparse: bool = False, spikes: bool = False) -> Path:
+    """The ONNX step export of `net` (with every layer's spikes as outputs if `spikes`): shipped
+    beside the bundled model, or made once per distinct weights into the cache folder
+    (SPIKELIP_CACHE, default ~/.cache/spikelip); exporting takes seconds, loading milliseconds."""
     from model.onnx_export import export_onnx
 
-    name = f"{net.name}-{weights_digest(net)}{'-sparse' if sparse else ''}.onnx"
+    name = f"{net.name}-{weights_digest(net)}{'-sparse' if sparse else ''}{'-spikes' if spikes else ''}.onnx"
     shipped = BUNDLED_MODEL.parent / name
     if shipped.exists():
         return shipped
@@ -132,5 +134,5 @@ def onnx_file_for(net, quiet: bool = False, sparse: bool = False) -> Path:
     if not path.exists():
         if not quiet:
             print(f"exporting {net.name} to ONNX once ({path}) ...", file=sys.stderr)
-        write_atomically(path, lambda tmp: export_onnx(net, tmp, sparse=sparse), suffix=".onnx")
+        write_atomically(path, lambda tmp: export_onnx(net, tmp, sparse=sparse, spikes=spikes), suffix=".onnx")
     return path

@@ -1,9 +1,10 @@
 """The window's own latency: `spikelip replay` of the bundled sample at 1 x in the window,
-rendered offscreen, several runs in a row. The window steps the model with eager PyTorch (its
-spike rasters need every layer's spikes) while its own thread paints at ~40 Hz, so its figures
-differ from headless `spikelip latency`. Per run, over every step of the sample: pipeline
-(slice in -> result out) and model-step p50/p99, steps over the 13.3 ms deadline, the real-time
-factor (busy share of stream time) as the window's latency panel computes them.
+rendered offscreen, several runs in a row, alternating the window's runtime (the sparse
+onnxruntime export with spike outputs, `app.gui.main_window.window_model`) with eager PyTorch,
+which it used before. Its thread paints at ~40 Hz beside the model's, so its figures differ from
+headless `spikelip latency`. Per run, over every step of the sample: pipeline (slice in ->
+result out) and model-step p50/p99, steps over the 13.3 ms deadline, the real-time factor
+(busy share of stream time) as the window's latency panel computes them.
 
     .venv/bin/python benchmarks/bench_window.py [--runs N]
 """
@@ -22,15 +23,16 @@ from PyQt6 import QtCore  # noqa: E402
 
 from app.gui.latency import DEADLINE_MS  # noqa: E402
 from app.gui.launch import application  # noqa: E402
-from app.gui.main_window import MainWindow  # noqa: E402
+from app.gui.main_window import MainWindow, window_model  # noqa: E402
+from app.models import load_model  # noqa: E402
 from app.commands.replay import DEFAULT_SAMPLE as SAMPLE  # noqa: E402
 from benchmarks.common import write_result  # noqa: E402
 
 
-def one_run(path: Path, settings: Path) -> dict:
-    """Replay `path` at 1 x in an offscreen window to its end (settings, such as a remembered
-    ROI, from a file of its own); every step's timings."""
-    window = MainWindow(speed=1.0, settings=QtCore.QSettings(str(settings), QtCore.QSettings.Format.IniFormat))
+def one_run(path: Path, model, settings: Path) -> dict:
+    """Replay `path` at 1 x in an offscreen window stepping `model` (a `LoadedModel`) to its end
+    (settings, such as a remembered ROI, from a file of its own); every step's timings."""
+    window = MainWindow(model=model, speed=1.0, settings=QtCore.QSettings(str(settings), QtCore.QSettings.Format.IniFormat))
     steps: list[dict] = []
     add_step = window.stats.add_step
 
@@ -65,16 +67,18 @@ def one_run(path: Path, settings: Path) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=6, help="runs in a row (default 6)")
+    parser.add_argument("--runs", type=int, default=4, help="runs of each runtime, alternating (default 4)")
     args = parser.parse_args()
     _app = application()  # held: the windows need it alive
-    runs = []
+    models = {"sparse (the window's)": window_model(None), "torch": load_model(None, quiet=True, runtime="torch")}
+    runs: dict[str, list] = {name: [] for name in models}
     with tempfile.TemporaryDirectory() as tmp:
         for k in range(args.runs):
-            runs.append(one_run(SAMPLE, Path(tmp) / "settings.ini"))
-            print(f"run {k + 1}: {runs[-1]}", flush=True)
-    write_result("window", {"input": SAMPLE.name, "speed": 1.0, "runtime": "torch (eager, spikes recorded)",
-                            "os_load": list(os.getloadavg()), "runs": runs})
+            for name, model in models.items():
+                runs[name].append(one_run(SAMPLE, model, Path(tmp) / "settings.ini"))
+                print(f"{name} run {k + 1}: {runs[name][-1]}", flush=True)
+    write_result("window", {"input": SAMPLE.name, "speed": 1.0, "os_load": list(os.getloadavg()),
+                            "models": {name: m.description for name, m in models.items()}, "runs": runs})
     return 0
 
 

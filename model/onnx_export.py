@@ -9,7 +9,9 @@ flattened into explicit tensors:
 The file's metadata_props hold, under the key "spikelip", a JSON object with the state
 structure (nested NamedTuples, leaves numbered in input order), the state shapes, the config
 and the word list (`model.onnx_format`), so `model.runtime.OnnxRunner` can rebuild the state
-and label the logits without the PyTorch model. Opset 18, torch's default (dynamo) exporter,
+and label the logits without the PyTorch model. With `spikes=True` the graph also outputs each
+layer's spikes of the step, `spikes.0, spikes.1, ...` (the metadata's "spike_layers" names
+them, as `net.step(..., record=True)` does): what the window's rasters show. Opset 18, torch's default (dynamo) exporter,
 no external data. With `sparse=True` the same interface computes the step as
 `model.sparse.SparseStep` does (gather-sparse recurrent layers): the graph
 `model.runtime.HybridRunner` runs; the metadata's "sparse" says which.
@@ -38,20 +40,25 @@ __all__ = ["FORMAT", "META_KEY", "VERSION", "export_onnx", "flatten_leaves", "fl
 class _Step(nn.Module):
     """x, *flat_state -> logits, *flat_new_state (what the ONNX graph computes)."""
 
-    def __init__(self, net, spec):
+    def __init__(self, net, spec, spikes: bool = False):
         super().__init__()
         self.net = net
         self.build = make_builder(spec)
+        self.spikes = spikes
 
     def forward(self, x, *flat):
-        logits, new = self.net.step(x, self.build(flat))
-        return (logits, *flatten_leaves(new))
+        if not self.spikes:
+            logits, new = self.net.step(x, self.build(flat))
+            return (logits, *flatten_leaves(new))
+        logits, new, rec = self.net.step(x, self.build(flat), record=True)
+        return (logits, *flatten_leaves(new), *rec.values())
 
 
-def export_onnx(net, path, opset: int = 18, sparse: bool = False) -> Path:
+def export_onnx(net, path, opset: int = 18, sparse: bool = False, spikes: bool = False) -> Path:
     """Write net's step function (batch 1) to `path` as one ONNX file; returns the path.
 
     sparse: export `model.sparse.SparseStep(net)` instead (same inputs, outputs and metadata).
+    spikes: also output every layer's spikes (see the module's docstring).
     Raises SpikeLipError for a model that cannot stream (centred frontend, bidirectional GRU).
     """
     if opset < 17:
@@ -84,8 +91,10 @@ def export_onnx(net, path, opset: int = 18, sparse: bool = False) -> Path:
             input_names = ["x"] + [f"state.{i}" for i in range(n)]
             output_names = ["logits"] + [f"new_state.{i}" for i in range(n)]
             stepper = SparseStep(net) if sparse else net
+            layers = list(stepper.step(x, state, record=True)[2]) if spikes else []
+            output_names += [f"spikes.{i}" for i in range(len(layers))]
             program = torch.onnx.export(
-                _Step(stepper, spec).eval(),
+                _Step(stepper, spec, spikes).eval(),
                 (x, *leaves),
                 input_names=input_names,
                 output_names=output_names,
@@ -112,6 +121,7 @@ def export_onnx(net, path, opset: int = 18, sparse: bool = False) -> Path:
         "frame_shape": list(net.frame_shape),
         "num_classes": int(net.config["num_classes"]),
         "sparse": sparse,
+        "spike_layers": layers,
         "opset": opset,
         "torch": torch.__version__,
     }

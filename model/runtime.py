@@ -8,8 +8,9 @@
 
 The state has the same nested NamedTuple structure as the PyTorch model's (rebuilt from the
 file's metadata), with torch tensors that share memory with onnxruntime's outputs, so a
-PyTorch state can be fed to the runner and the other way round. Batch 1 only; no spike
-recording (`step(..., record=True)` raises SpikeLipError). Session: `threads` intra-op threads
+PyTorch state can be fed to the runner and the other way round. Batch 1 only; spike
+recording (`step(..., record=True)`) only from an export made with `spikes=True` (else it
+raises SpikeLipError). Session: `threads` intra-op threads
 (by default `default_threads`), 1 inter-op, sequential, all graph optimisations, worker spinning
 off unless `spinning=True`.
 
@@ -92,12 +93,14 @@ class OnnxRunner:
         self.frame_shape = tuple(meta["frame_shape"])
         self.state_shapes = [tuple(s) for s in meta["state_shapes"]]
         self._build_state = make_builder(meta["state_structure"])
+        self.spike_layers = list(meta.get("spike_layers", []))  # what step(..., record=True) returns
         n = len(self.state_shapes)
         if count_leaves(meta["state_structure"]) != n:
             raise SpikeLipError(f"{self.path}: state structure and state shapes disagree")
         self._check_graph(n)
         self._state_names = [f"state.{i}" for i in range(n)]
         self._output_names = ["logits"] + [f"new_state.{i}" for i in range(n)]
+        self._spike_names = [f"spikes.{i}" for i in range(len(self.spike_layers))]
         self._run = self.session.run
         self._last_state = None  # the state the last step returned, and its arrays
         self._last_feed: dict = {}
@@ -127,7 +130,7 @@ class OnnxRunner:
         inputs = {i.name: i.shape for i in self.session.get_inputs()}
         outputs = [o.name for o in self.session.get_outputs()]
         want_in = ["x"] + [f"state.{i}" for i in range(n)]
-        want_out = ["logits"] + [f"new_state.{i}" for i in range(n)]
+        want_out = ["logits"] + [f"new_state.{i}" for i in range(n)] + [f"spikes.{i}" for i in range(len(self.spike_layers))]
         problems = []
         if sorted(inputs) != sorted(want_in):
             problems.append(f"inputs {sorted(inputs)[:4]}... (expected x, state.0..state.{n - 1})")
@@ -163,10 +166,12 @@ class OnnxRunner:
         return self._build_state([torch.zeros(s, dtype=torch.float32) for s in self.state_shapes])
 
     def step(self, x_t, state, record: bool = False):
-        """One bin x_t (1, 2, S, S) -> (logits_t (1, C) torch tensor, new state)."""
-        if record:
+        """One bin x_t (1, 2, S, S) -> (logits_t (1, C) torch tensor, new state); with record,
+        also {layer: (1, units) spikes} as `Network.step` gives them."""
+        if record and not self.spike_layers:
             raise SpikeLipError(
-                "the ONNX runner cannot record per-layer spikes; use the PyTorch model for rasters"
+                f"{self.path}: cannot record per-layer spikes: this export has no spike outputs (export "
+                "with spikes=True, or use the PyTorch model for rasters)"
             )
         x = _as_array(x_t)
         if x.shape[1:] != self.frame_shape or x.shape[0] != 1:
@@ -181,12 +186,16 @@ class OnnxRunner:
         else:
             feed = dict(zip(self._state_names, map(_as_array, flatten_leaves(state))))
         feed["x"] = x
-        out = self._run(self._output_names, feed)
+        out = self._run(self._output_names + self._spike_names if record else self._output_names, feed)
+        leaves = out[1:len(self._output_names)]
         # Tensors share memory with the arrays, and tuples are immutable, so the arrays stay
         # exactly what the returned state holds.
-        new_state = self._build_state([torch.from_numpy(a) for a in out[1:]])
+        new_state = self._build_state([torch.from_numpy(a) for a in leaves])
         self._last_state = new_state
-        self._last_feed = dict(zip(self._state_names, out[1:]))
+        self._last_feed = dict(zip(self._state_names, leaves))
+        if record:
+            spikes = out[len(self._output_names):]
+            return torch.from_numpy(out[0]), new_state, dict(zip(self.spike_layers, map(torch.from_numpy, spikes)))
         return torch.from_numpy(out[0]), new_state
 
     def __repr__(self) -> str:

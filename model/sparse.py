@@ -106,10 +106,15 @@ class SparseStep(nn.Module):
         stem.conv = _BinwiseConv3d(stem.conv)
         self.readout = net.readout
 
-    def step(self, x_t: torch.Tensor, state: NetworkState):
-        h, front = self.frontend.step(x_t, state.frontend)
+    def step(self, x_t: torch.Tensor, state: NetworkState, record: bool = False):
+        """As `Network.step`, record included (the same layer names)."""
+        rec = {} if record else None
+        h, front = self.frontend.step(x_t, state.frontend, rec)
         back = []
-        for layer, st in zip(self.layers, state.backend):
+        for i, (layer, st) in enumerate(zip(self.layers, state.backend)):
             h, st = layer.step(h, st)
             back.append(st)
-        return self.readout(h), NetworkState(front, tuple(back))
+            if rec is not None:
+                rec[f"backend.{i}"] = h
+        new = NetworkState(front, tuple(back))
+        return (self.readout(h), new, rec) if record else (self.readout(h), new)

@@ -48,13 +48,16 @@ def run(args) -> int:
         raise SpikeLipError(f"{out}: give the checkpoint's .json path")
     path = save_checkpoint(net, out, trained_on=info.get("trained_on", ""), metrics=metrics,
                            training=info.get("training"))
-    onnx = onnx_file_for(net, quiet=True, sparse=True)
-    shipped = out.parent / onnx.name
-    if onnx != shipped:
-        shipped.write_bytes(onnx.read_bytes())
+    shipped = []  # the sparse export headless runs step, and the one with spikes the window steps
+    for spikes in (False, True):
+        onnx = onnx_file_for(net, quiet=True, sparse=True, spikes=spikes)
+        shipped.append(out.parent / onnx.name)
+        if onnx != shipped[-1]:
+            shipped[-1].write_bytes(onnx.read_bytes())
     for stale in out.parent.glob(f"{net.name}-*.onnx"):  # exports of weights bundled before
-        if stale != shipped and re.fullmatch(rf"{re.escape(net.name)}-[0-9a-f]{{16}}(-sparse)?\.onnx", stale.name):
+        if stale not in shipped and re.fullmatch(rf"{re.escape(net.name)}-[0-9a-f]{{16}}(-sparse)?(-spikes)?\.onnx", stale.name):
             stale.unlink()
-    sizes = sum(p.stat().st_size for p in (path, path.with_suffix(".safetensors"), shipped)) / 1e6
-    print(f"wrote {path}, its weights and {shipped.name} ({sizes:.1f} MB); held-out top-1 {report['top1']:.1%}")
+    sizes = sum(p.stat().st_size for p in (path, path.with_suffix(".safetensors"), *shipped)) / 1e6
+    print(f"wrote {path}, its weights and {' and '.join(p.name for p in shipped)} ({sizes:.1f} MB); "
+          f"held-out top-1 {report['top1']:.1%}")
     return 0

@@ -20,7 +20,7 @@ def add_arguments(p) -> None:
     p.add_argument("--runtime", default="fastest", choices=(*RUNTIMES, "fastest"),
                    help="headless: how the model is stepped, torch (eager), onnx (onnxruntime) or sparse (onnxruntime, "
                         "gather-sparse GRU); default the "
-                        "fastest (the window always uses torch: its spike rasters need the layers' spikes)")
+                        "fastest (the window steps the fastest runtime whose export also gives the layers' spikes, for its rasters)")
     add_disconnect_argument(p, "wait")
     add_spatial_arguments(p)
 

@@ -45,7 +45,7 @@ def add_arguments(p) -> None:
     p.add_argument("--runtime", default="fastest", choices=(*RUNTIMES, "fastest"),
                    help="headless: how the model is stepped, torch (eager), onnx (onnxruntime) or sparse (onnxruntime, "
                         "gather-sparse GRU); default the "
-                        "fastest (the window always uses torch: its spike rasters need the layers' spikes)")
+                        "fastest (the window steps the fastest runtime whose export also gives the layers' spikes, for its rasters)")
     p.add_argument("--jsonl", metavar="OUT", type=writable_path, help="write one JSON object per timestep to OUT")
     p.add_argument("--every", type=non_negative_float, default=0.5, metavar="S",
                    help="headless: print a line every S >= 0 seconds of stream time (0: every step; default 0.5)")

@@ -56,6 +56,13 @@ class SourceSpec:
     network: bool = False  # DV's network output: opening it may take seconds (the worker waits, not the window)
 
 
+def window_model(spec: str | None):
+    """The model as the window steps it: the fastest runtime whose export also gives every
+    layer's spikes for the rasters (onnxruntime, sparse; PyTorch for a model that cannot stream).
+    Eager PyTorch here missed deadlines while the window painted (`benchmarks/bench_window.py`)."""
+    return load_model(spec, quiet=True, runtime="fastest", spikes=True)
+
+
 class MainWindow(QtWidgets.QMainWindow):
     """`model` is a ready `(net, words, description)`, else `model_spec` is loaded (None: the bundled model)."""
 
@@ -74,7 +81,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.resize(1400, 850)
         self.setAcceptDrops(True)
         self.settings = settings or QtCore.QSettings("SpikeLip", "spikelip")
-        self.net, self.words, self.model_description, _ = model or load_model(model_spec, quiet=True)
+        self.net, self.words, self.model_description, _ = model or window_model(model_spec)
         self.model_spec = None if model else model_spec
         self.speed = speed
         self.cli_crop = (roi, scale) if roi is not None or scale != 1 else None
@@ -326,7 +333,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def set_model(self, spec: str | None) -> bool:
         QtWidgets.QApplication.setOverrideCursor(QtCore.Qt.CursorShape.WaitCursor)
         try:
-            self.net, self.words, self.model_description, _ = load_model(spec, quiet=True)
+            self.net, self.words, self.model_description, _ = window_model(spec)
             self.model_spec = spec
         except SpikeLipError as exc:
             self.status(str(exc), error=True)

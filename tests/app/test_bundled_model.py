@@ -26,7 +26,8 @@ def test_shipped_onnx_export_agrees_with_pytorch_on_the_sample():
     torch.set_num_threads(2)
     net, _, description, _ = load_model(None, quiet=True)
     assert description.startswith("small (bundled)")
-    assert onnx_file_for(net, sparse=True).parent == BUNDLED_MODEL.parent  # shipped: no export at first use
+    for spikes in (False, True):  # shipped: no export at first use, headless or in the window
+        assert onnx_file_for(net, sparse=True, spikes=spikes).parent == BUNDLED_MODEL.parent
     runner = load_model(None, quiet=True, runtime="sparse").net
     frames = recording_frames()
     with torch.inference_mode():

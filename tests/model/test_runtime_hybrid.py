@@ -84,3 +84,27 @@ def test_refusals(hybrid, stream):
         HybridRunner(build("small", backend="lif", **TINY).eval())
     with pytest.raises(SpikeLipError, match="not streamable"):
         HybridRunner(build("paper-offline", **TINY).eval())
+
+
+def test_an_export_with_spikes_records_every_layer_as_pytorch_does(hybrid, stream, tmp_path):
+    from model.onnx_export import export_onnx
+    from model.runtime import OnnxRunner
+
+    net, _ = hybrid
+    runner = OnnxRunner(export_onnx(net, tmp_path / "spikes.onnx", sparse=True, spikes=True), threads=1)
+    worst, fired = 0.0, {}
+    with torch.inference_mode():
+        state = net.initial_state(1)
+        for t in range(STEPS):
+            ref_logits, ref_state, ref_spikes = net.step(stream[:, t], state, record=True)
+            logits, got, spikes = runner.step(stream[:, t], state, record=True)
+            assert list(spikes) == list(ref_spikes) == runner.spike_layers  # the same layers, in order
+            for name, s in ref_spikes.items():
+                assert spikes[name].shape == s.shape
+                worst = max(worst, (spikes[name] - s).abs().max().item())
+                fired[name] = fired.get(name, 0) + int((s != 0).sum())
+            assert (logits - ref_logits).abs().max() < 1e-4 and max_diff(ref_state, got) < 1e-4
+            assert len(runner.step(stream[:, t], state)) == 2  # without record: logits and state only
+            state = ref_state
+    assert all(n > 0 for n in fired.values()), f"some layer never spiked: {fired}"
+    assert worst < 1e-4

@@ -232,11 +232,13 @@ def test_bundle_records_the_held_out_evaluation(setup, monkeypatch, capsys):
     assert held_out["top1"] == measured["top1"] and held_out["data"] == "held-out speakers"
     assert bundled.info["trained_on"] == "tiny train split" and bundled.info["training"] == {"epochs": 3}
     assert len(list(out.parent.glob("tiny-*-sparse.onnx"))) == 1  # shipped, so no export on first use
+    assert len(list(out.parent.glob("tiny-*-sparse-spikes.onnx"))) == 1  # and the window's
 
     retrained = save_checkpoint(build(TINY).eval(), tmp_path / "run2" / "model", trained_on="tiny, longer")
     assert main(["bundle", str(retrained), "--eval", str(report), "--evaluated-on", "held-out speakers",
                  "--out", str(out)]) == 0
-    assert [p.name for p in out.parent.glob("tiny-*.onnx")] == [onnx_file_for(build(out), sparse=True).name]
+    assert sorted(p.name for p in out.parent.glob("tiny-*.onnx")) == sorted(
+        onnx_file_for(build(out), sparse=True, spikes=spikes).name for spikes in (False, True))  # the old ones gone
 
     measured["confusion"] = measured["confusion"][:3]  # a report of another word list
     report.write_text(json.dumps(measured))
