@@ -58,9 +58,13 @@ class SourceSpec:
 
 def window_model(spec: str | None):
     """The model as the window steps it: the fastest runtime whose export also gives every
-    layer's spikes for the rasters (onnxruntime, sparse; PyTorch for a model that cannot stream).
-    Eager PyTorch here missed deadlines while the window painted (`benchmarks/bench_window.py`)."""
-    return load_model(spec, quiet=True, runtime="fastest", spikes=True)
+    layer's spikes for the rasters (onnxruntime, sparse; PyTorch for a model that cannot stream,
+    or whose export fails). Eager PyTorch here missed deadlines while the window painted
+    (`benchmarks/bench_window.py`)."""
+    try:
+        return load_model(spec, quiet=True, runtime="fastest", spikes=True)
+    except SpikeLipError:  # an export that failed; a model that does not load fails again, with its own message
+        return load_model(spec, quiet=True, runtime="torch")
 
 
 class MainWindow(QtWidgets.QMainWindow):

@@ -364,3 +364,25 @@ def test_a_word_read_again_as_another_replaces_the_last_in_the_transcript(qtbot)
     assert view.list.count() == 2 and "about" in view.list.item(0).text()
     assert "started" in view.list.item(1).text() and "read again" in view.list.item(1).text()
     assert "taking" not in view.list.item(1).text() and "taking" not in view.sentence.text()
+
+
+def test_the_window_steps_an_export_that_gives_the_rasters_their_spikes(monkeypatch):
+    import torch
+
+    import app.models
+    from app.gui.main_window import window_model
+    from model.runtime import OnnxRunner
+    from stream.errors import SpikeLipError
+
+    loaded = window_model(None)  # the bundled model: its export with spikes is shipped
+    assert isinstance(loaded.net, OnnxRunner) and loaded.runtime == "sparse" and loaded.net.spike_layers
+    with torch.inference_mode():
+        _, _, spikes = loaded.net.step(torch.zeros(1, *loaded.net.frame_shape), loaded.net.initial_state(1), record=True)
+    assert list(spikes) == loaded.net.spike_layers and "backend.0" in spikes
+    assert window_model("paper-offline").runtime == "torch"  # looks ahead: no step to export
+
+    def fails(*args, **kwargs):
+        raise SpikeLipError("ONNX export of 'small' failed: ...")
+
+    monkeypatch.setattr(app.models, "onnx_file_for", fails)
+    assert window_model(None).runtime == "torch"  # an export that fails leaves the window working
