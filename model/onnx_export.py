@@ -11,8 +11,8 @@ structure (nested NamedTuples, leaves numbered in input order), the state shapes
 and the word list (`model.onnx_format`), so `model.runtime.OnnxRunner` can rebuild the state
 and label the logits without the PyTorch model. With `spikes=True` the graph also outputs each
 layer's spikes of the step, `spikes.0, spikes.1, ...` (the metadata's "spike_layers" names
-them, as `net.step(..., record=True)` does): what the window's rasters show. Opset 18, torch's default (dynamo) exporter,
-no external data. With `sparse=True` the same interface computes the step as
+them, as `net.step(..., record=True)` does): what the window's rasters show. Opset 18, torch's
+default (dynamo) exporter, no external data. With `sparse=True` the same interface computes the step as
 `model.sparse.SparseStep` does (gather-sparse recurrent layers): the graph
 `model.runtime.HybridRunner` runs; the metadata's "sparse" says which.
 """

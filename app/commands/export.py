@@ -18,6 +18,9 @@ def add_arguments(p) -> None:
                    type=output_file(".onnx", create_folders=True, what="ONNX file"),
                    help="the ONNX file to write (missing folders are created)")
     p.add_argument("--opset", type=Number(int, low=17), default=18, help="ONNX opset (17 or newer; default 18)")
+    p.add_argument("--spikes", action="store_true",
+                   help="also output every layer's spikes of each step (spikes.0, spikes.1, ...; the metadata's "
+                        "spike_layers names them), as the window's rasters show them")
 
 
 def run(args) -> int:
@@ -29,7 +32,7 @@ def run(args) -> int:
         raise SpikeLipError(f"{args.model}: already an ONNX file")
     net = build(args.model).eval()
     start = time.perf_counter()
-    path = export_onnx(net, out, opset=args.opset)
+    path = export_onnx(net, out, opset=args.opset, spikes=args.spikes)
     size = path.stat().st_size / 1e6
     print(f"wrote {path} ({size:.1f} MB, model {net.name!r}, opset {args.opset}, "
           f"{time.perf_counter() - start:.0f} s)")

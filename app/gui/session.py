@@ -154,7 +154,9 @@ class Session:
             tap = SourceTap(source, self.playback, self.recorder)
             crop = self.crop_for(source)
             readout = Readout(self.words)
-            pipeline = Pipeline(tap, self.model, readout, crop=crop, speed=None, record_spikes=True)
+            # the rasters' spikes, from any model that gives them (an ONNX export only with spike outputs)
+            records = bool(getattr(self.model, "spike_layers", True))
+            pipeline = Pipeline(tap, self.model, readout, crop=crop, speed=None, record_spikes=records)
             segmented = pipeline.words is not None
             self._pipeline = pipeline
             if self.playback.stopped:

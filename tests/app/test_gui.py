@@ -386,3 +386,20 @@ def test_the_window_steps_an_export_that_gives_the_rasters_their_spikes(monkeypa
 
     monkeypatch.setattr(app.models, "onnx_file_for", fails)
     assert window_model(None).runtime == "torch"  # an export that fails leaves the window working
+
+
+def test_an_onnx_model_without_spike_outputs_plays_with_empty_rasters(qtbot, tmp_path):
+    from app.gui.main_window import window_model
+    from app.models import BUNDLED_MODEL, load_model, onnx_file_for
+
+    plain = onnx_file_for(load_model(str(BUNDLED_MODEL), quiet=True).net, sparse=True)  # shipped: no spikes
+    loaded = window_model(str(plain))  # `--model FILE.onnx`: runs as it is
+    assert not loaded.net.spike_layers
+    settings = QtCore.QSettings(str(tmp_path / "s.ini"), QtCore.QSettings.Format.IniFormat)
+    w = MainWindow(model=loaded, settings=settings, speed=None)
+    qtbot.addWidget(w)
+    w.play(SourceSpec("sentence", lambda: Sentence()))
+    finish(qtbot, w)
+    assert w.failed is None and w.stats.steps >= sum(Sentence().bins) - 1
+    assert w.transcript.words  # read as usual
+    w.close()

@@ -108,3 +108,18 @@ def test_an_export_with_spikes_records_every_layer_as_pytorch_does(hybrid, strea
             state = ref_state
     assert all(n > 0 for n in fired.values()), f"some layer never spiked: {fired}"
     assert worst < 1e-4
+
+
+def test_export_cli_with_spikes(hybrid, stream, tmp_path):
+    from app.cli import main
+    from model import save_checkpoint
+    from model.runtime import OnnxRunner
+
+    net, _ = hybrid
+    out = tmp_path / "dense.onnx"
+    assert main(["export", "--model", str(save_checkpoint(net, tmp_path / "ckpt" / "tiny")), "--out", str(out), "--spikes"]) == 0
+    runner = OnnxRunner(out, threads=1)
+    with torch.inference_mode():
+        _, _, ref = net.step(stream[:, 0], net.initial_state(1), record=True)
+        _, _, got = runner.step(stream[:, 0], runner.initial_state(1), record=True)
+    assert list(got) == list(ref) and all((got[k] - ref[k]).abs().max() < 1e-4 for k in ref)
