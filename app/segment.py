@@ -200,8 +200,8 @@ class WordStage:
         return self.readout.top(k)
 
     def reread(self, logits) -> None:
-        """The word so far as a fresh state read it again (the pipeline's onset catch-up): the
-        readout starts again from these logits."""
+        """The readout starts again from these logits: the onset's lookback, or the word so far
+        as a fresh state read it again (the pipeline's onset catch-up)."""
         self.readout.reset()
         for logits_t in logits:
             self.readout.update(logits_t)
@@ -212,16 +212,10 @@ class WordStage:
         edge = self.segmenter.update(events_in_bin, logits_t)
         self.onset = edge == "onset"
         if self.onset:
-            self.readout.reset()
-            for logits in self._recent:
-                self.readout.update(logits)
+            self.reread(self._recent)
             self._start_s = t_s - (len(self._recent) - 1) * self.bin_s
         elif edge == "offset":
-            word, confidence = self.readout.top(1)[0]
-            if confidence < self.segmenter.min_confidence:
-                return None
-            end_s = t_s - (self.segmenter.hangover_steps - 1) * self.bin_s
-            return Word(word, float(confidence), self._start_s, max(end_s, self._start_s))
+            return self._word(t_s - (self.segmenter.hangover_steps - 1) * self.bin_s)
         return None
 
     def finish(self, t_s: float) -> Word | None:
@@ -229,10 +223,15 @@ class WordStage:
         boundaries: if it is long enough to be one)."""
         if self.segmenter.finish() is None:
             return None
+        return self._word(t_s)
+
+    def _word(self, end_s: float) -> Word | None:
+        """The readout's top word, ending at `end_s`; None if it gives it less than the
+        segmenter's `min_confidence`."""
         word, confidence = self.readout.top(1)[0]
         if confidence < self.segmenter.min_confidence:
             return None
-        return Word(word, float(confidence), self._start_s, max(t_s, self._start_s))
+        return Word(word, float(confidence), self._start_s, max(end_s, self._start_s))
 
 
 def holds_one_word(source) -> bool:

@@ -100,7 +100,7 @@ class OnnxRunner:
         self._check_graph(n)
         self._state_names = [f"state.{i}" for i in range(n)]
         self._output_names = ["logits"] + [f"new_state.{i}" for i in range(n)]
-        self._spike_names = [f"spikes.{i}" for i in range(len(self.spike_layers))]
+        self._record_names = self._output_names + [f"spikes.{i}" for i in range(len(self.spike_layers))]
         self._run = self.session.run
         self._last_state = None  # the state the last step returned, and its arrays
         self._last_feed: dict = {}
@@ -186,7 +186,7 @@ class OnnxRunner:
         else:
             feed = dict(zip(self._state_names, map(_as_array, flatten_leaves(state))))
         feed["x"] = x
-        out = self._run(self._output_names + self._spike_names if record else self._output_names, feed)
+        out = self._run(self._record_names if record else self._output_names, feed)
         leaves = out[1:len(self._output_names)]
         # Tensors share memory with the arrays, and tuples are immutable, so the arrays stay
         # exactly what the returned state holds.
