@@ -70,7 +70,10 @@ class TrainConfig:
     spatial_augment: bool = _option(True, "cutout and zoom +-30 %% on top of the paper's random crop and flip")
     temporal_augment: bool = _option(True, "temporal masks (zeroed runs of bins)")
     camera_augment_strength: float = _option(1.0, "with --camera-augment: the shifts' reach, 1 = RandomShift's defaults, 0.5 = half as far")
+    camera_augment_fraction: float = _option(1.0, "with --camera-augment: the share of training clips shifted; the rest stay clean")
     camera_augment: bool = _option(False, "a new draw of camera/face shifts for every training clip (stream.transforms.RandomShift: mouth size, position and turn, lost events, noise, hot pixels, refractory period, speaking rate); bins every epoch, so no --cache for the train split")
+    distill: str = _option("", "a checkpoint .json (typically the one --model fine-tunes): also train each clip's mean prediction towards this model's on the same clip, clean and centred (temperature 2; computed once into OUT/teacher-logits.npy), so that training with --camera-augment keeps what the teacher reads from clean clips")
+    distill_weight: float = _option(1.0, "with --distill: the weight of that term against the cross-entropy")
     bins: int = _option(90, "13.3 ms bins per clip (90 = 1.2 s, the reference; later events dropped)")
     workers: int = _option(2, "data loader processes")
     cache: str = _option("", "folder for binned clips, written once (~1.7 MB a clip) and read back each epoch; empty: bin every epoch")
@@ -120,6 +123,14 @@ def clip_loss(logits: torch.Tensor, labels: torch.Tensor, streaming_from: int) -
         tail = running_mean_since_onset(logits, since_start)[:, streaming_from:]
         loss = loss + F.cross_entropy(tail.reshape(-1, tail.shape[-1]), target.repeat_interleave(tail.shape[1], 0))
     return loss
+
+
+def distill_loss(logits: torch.Tensor, teacher: torch.Tensor, temperature: float = 2.0) -> torch.Tensor:
+    """T^2 KL(teacher || student) of the clip-mean word distributions at temperature T (Hinton et
+    al. 2015): the teacher's whole ranking of words, not only its top word, is what is kept."""
+    t = temperature
+    student = F.log_softmax(logits.mean(1) / t, -1)
+    return t * t * F.kl_div(student, F.log_softmax(teacher / t, -1), log_target=True, reduction="batchmean")
 
 
 def readout_loss(logits: torch.Tensor, labels: torch.Tensor, spans: torch.Tensor, after_end_bins: int) -> torch.Tensor:
@@ -255,15 +266,62 @@ def datasets(cfg: TrainConfig, proc: Process):
     split; the DDP sampler that shares the training set out among processes, or None)."""
     words = default_words(100)
     augment = train_transform(cfg.spatial_augment, cfg.temporal_augment)
-    shift = RandomShift().scaled(cfg.camera_augment_strength) if cfg.camera_augment else None
+    shift = RandomShift(fraction=cfg.camera_augment_fraction).scaled(cfg.camera_augment_strength) if cfg.camera_augment else None
     roots = [cfg.data, *cfg.extra_train] + ([sentence_clips(cfg, words, proc)] if cfg.sentences else [])
     train_set = torch.utils.data.ConcatDataset(
         [DvsLipDataset(root, "train", words, augment, bins=cfg.bins, cache=None if shift else cfg.cache or None,
                        event_transform=shift, no_word=True)
          for root in roots])
+    if cfg.distill:
+        train_set = WithTeacher(train_set, teacher_logits(cfg, roots, words, proc))
     test_set = DvsLipDataset(cfg.data, "test", words, eval_transform(), bins=cfg.bins, cache=cfg.cache or None)
     sampler = torch.utils.data.DistributedSampler(train_set, proc.world, proc.rank, seed=cfg.seed) if proc.ddp else None
     return train_set, test_set, sampler
+
+
+def teacher_logits(cfg: TrainConfig, roots: list[str], words: list[str], proc: Process) -> torch.Tensor:
+    """(clips, words) the --distill model's clip-mean logits on every training clip, clean and
+    centred, in the training set's order: computed once by the main process into
+    OUT/teacher-logits.npz (made again when the teacher or the clips differ)."""
+    clean = torch.utils.data.ConcatDataset([DvsLipDataset(root, "train", words, eval_transform(), bins=cfg.bins,
+                                                          cache=cfg.cache or None, no_word=True) for root in roots])
+    clips = np.array([str(path) for d in clean.datasets for path, _ in d.clips])
+    teacher = str(Path(find_checkpoint(cfg.distill)).resolve())
+    path = Path(cfg.out) / "teacher-logits.npz"
+
+    def stored() -> np.ndarray | None:
+        if not path.exists():
+            return None
+        with np.load(path) as f:
+            same = str(f["teacher"]) == teacher and np.array_equal(f["clips"], clips)
+            return f["logits"] if same else None
+
+    if proc.main and stored() is None:
+        net = build(cfg.distill).to(proc.device).eval()
+        loader = torch.utils.data.DataLoader(clean, batch_size=cfg.batch_size, num_workers=cfg.workers)
+        with torch.no_grad():
+            logits = [net(x.to(proc.device)).float().mean(1).cpu()
+                      for x, _ in tqdm(loader, desc="teacher logits", disable=None, leave=False)]
+        write_atomically(path, lambda tmp: np.savez(tmp, logits=torch.cat(logits).numpy(), teacher=teacher, clips=clips),
+                         suffix=".npz")
+        print(f"teacher logits of {len(clips)} clips from {cfg.distill} in {path}", flush=True)
+    if proc.ddp:
+        dist.barrier()
+    return torch.from_numpy(stored())
+
+
+class WithTeacher(torch.utils.data.Dataset):
+    """(x, y, teacher logits): a training set's clips with what the --distill model reads on each."""
+
+    def __init__(self, dataset, logits: torch.Tensor):
+        self.dataset, self.logits = dataset, logits
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i: int):
+        x, y = self.dataset[i]
+        return x, y, self.logits[i]
 
 
 def sentence_clips(cfg: TrainConfig, words: list[str], proc: Process) -> str:
@@ -286,13 +344,14 @@ def make_learner(cfg: TrainConfig, proc: Process) -> Learner:
 
 
 def batch_loss(cfg: TrainConfig, net, model, device: torch.device) -> Callable:
-    """(x, y) -> (logits, loss): the clip loss, plus the spike loss (--spike-loss) and the app's
-    readout loss (--streaming-loss-after-end) when they are on; bfloat16 autocast on a GPU."""
+    """(x, y, teacher logits or None) -> (logits, loss): the clip loss, plus the spike loss
+    (--spike-loss), the app's readout loss (--streaming-loss-after-end) and the distillation loss
+    (--distill) when they are on; bfloat16 autocast on a GPU."""
     groups = synapse_groups(net) if cfg.spike_loss > 0 else []
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
     after_end_bins = math.ceil(cfg.streaming_loss_after_end / BIN_MS)
 
-    def loss_of(x: torch.Tensor, y: torch.Tensor):
+    def loss_of(x: torch.Tensor, y: torch.Tensor, teacher: torch.Tensor | None = None):
         with amp:
             if cfg.spike_loss > 0:
                 logits, spikes = model(x, record=True)
@@ -302,6 +361,8 @@ def batch_loss(cfg: TrainConfig, net, model, device: torch.device) -> Callable:
                 loss = clip_loss(logits.float(), y, cfg.streaming_loss_from)
             if cfg.streaming_loss_after_end >= 0:
                 loss = loss + readout_loss(logits.float(), y, activity_spans(x), after_end_bins)
+            if teacher is not None:
+                loss = loss + cfg.distill_weight * distill_loss(logits.float(), teacher)
         return logits, loss
 
     return loss_of
@@ -356,10 +417,10 @@ def train_epoch(cfg: TrainConfig, learner: Learner, loader, epoch: int, run: Run
     seen, total, correct, loss_sum, lr = 0, 0, 0, 0.0, learning_rate(cfg, epoch)
     t0 = time.time()
     bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=None if proc.main else True, leave=False)  # None: only on a terminal
-    for i, (x, y) in enumerate(bar):
+    for i, (x, y, *teacher) in enumerate(bar):  # teacher: [logits] with --distill
         lr = learning_rate(cfg, epoch + i / steps_per_epoch)
         x, y = x.to(proc.device, non_blocking=True), y.to(proc.device, non_blocking=True)
-        logits, loss = optimizer_step(learner, x, y, lr)
+        logits, loss = optimizer_step(learner, x, y, lr, *(t.to(proc.device) for t in teacher))
         run.step += 1
         seen += len(y)
         total += int((y >= 0).sum())  # accuracy over word clips (no-word clips have no right word)
@@ -376,12 +437,12 @@ def train_epoch(cfg: TrainConfig, learner: Learner, loader, epoch: int, run: Run
             "train_acc": correct / max(total, 1), "epoch_s": round(time.time() - t0, 1)}
 
 
-def optimizer_step(learner: Learner, x: torch.Tensor, y: torch.Tensor, lr: float):
+def optimizer_step(learner: Learner, x: torch.Tensor, y: torch.Tensor, lr: float, teacher: torch.Tensor | None = None):
     """One Adam step at learning rate lr, then every constrained parameter clamped back in range;
     returns (logits, loss) of the batch."""
     for group in learner.optimizer.param_groups:
         group["lr"] = lr
-    logits, loss = learner.loss(x, y)
+    logits, loss = learner.loss(x, y, teacher)
     learner.optimizer.zero_grad(set_to_none=True)
     loss.backward()
     learner.optimizer.step()

@@ -166,7 +166,8 @@ class RandomShift:
     Defaults span what moving from SynthLip's renderer to a real face on a real DAVIS changes:
     the mouth 0.8-1.25 x as large, turned up to 10 degrees, 12 px off-centre; up to 60 % of events
     lost; noise up to 30 % of the clip's events; a few hot pixels; a refractory period up to
-    2 ms; speech 15 % faster to 20 % slower.
+    2 ms; speech 15 % faster to 20 % slower. `fraction` of the clips are shifted, the rest pass
+    unchanged, so that training keeps seeing the clean clips it must still read.
     """
 
     scale: tuple[float, float] = (0.8, 1.25)
@@ -178,6 +179,7 @@ class RandomShift:
     refractory_us: int = 2000
     time_scale: tuple[float, float] = (0.85, 1.2)
     sensor: SensorSize = CLIP_SENSOR
+    fraction: float = 1.0
 
     def scaled(self, strength: float) -> RandomShift:
         """The same shifts at `strength` times their default reach (1 = as above, 0 = none)."""
@@ -186,7 +188,8 @@ class RandomShift:
             scale=tuple(float(np.exp(k * np.log(v))) for v in self.scale), rotate_deg=k * self.rotate_deg,
             offset_px=k * self.offset_px, drop=k * self.drop, noise=k * self.noise,
             hot_pixels=int(round(k * self.hot_pixels)), refractory_us=int(k * self.refractory_us),
-            time_scale=tuple(float(np.exp(k * np.log(v))) for v in self.time_scale), sensor=self.sensor)
+            time_scale=tuple(float(np.exp(k * np.log(v))) for v in self.time_scale), sensor=self.sensor,
+            fraction=self.fraction)
 
     def draw(self, rng: np.random.Generator) -> Compose:
         """The fixed transforms of one draw."""
@@ -201,6 +204,8 @@ class RandomShift:
         )
 
     def __call__(self, events: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        if self.fraction < 1 and rng.random() >= self.fraction:
+            return events
         return self.draw(rng)(events, rng)
 
 

@@ -12,7 +12,9 @@ from model.build import build
 from model.data import DvsLipDataset
 from model.evaluate import activity_span, activity_spans, evaluate, streaming_prediction
 from model.readout import Readout
-from model.train import TrainConfig, add_arguments, config_from_args, learning_rate, readout_loss, train
+from model.config import default_words
+from model.train import (TrainConfig, add_arguments, config_from_args, distill_loss, learning_rate, readout_loss,
+                         train)
 from stream.errors import SpikeLipError
 from stream.events import make_events
 from stream.sources.npy import save_clip
@@ -165,6 +167,53 @@ def test_readout_loss_trains_what_the_app_shows_after_the_word():
             if t >= min(end + 3, 19):
                 expected.append(-np.log(p[labels[b]]))
     assert float(readout_loss(logits, labels, spans, after_end_bins=3)) == pytest.approx(np.mean(expected))
+
+
+def test_distill_loss_is_the_tempered_kl_of_the_clip_means():
+    """Against the KL divergence written out in NumPy (Hinton et al.'s T^2 scaling)."""
+    torch.manual_seed(0)
+    logits, teacher, t = torch.randn(3, 7, 5, dtype=torch.float64), torch.randn(3, 5, dtype=torch.float64), 2.0
+
+    def log_softmax(z):
+        return z - np.log(np.exp(z).sum(1, keepdims=True))
+
+    student, target = log_softmax(logits.mean(1).numpy() / t), log_softmax(teacher.numpy() / t)
+    expected = t * t * np.mean((np.exp(target) * (target - student)).sum(1))
+    assert float(distill_loss(logits, teacher, t)) == pytest.approx(expected)
+    assert float(distill_loss(teacher[:, None].expand(3, 7, 5), teacher)) == pytest.approx(0, abs=1e-12)
+
+
+@pytest.mark.slow
+def test_distillation_reads_the_teacher_once_on_the_clean_centred_clips(setup):
+    tmp_path, cfg_path = setup
+    train(config(tmp_path, cfg_path, "base", epochs=1))
+    base = tmp_path / "base" / "model.json"
+    cfg = config(tmp_path, cfg_path, "robust", epochs=1, distill=str(base), camera_augment=True,
+                 camera_augment_fraction=0.5)
+    cfg.model = str(base)
+    assert train(cfg)["step"] == 3
+    stored = tmp_path / "robust" / "teacher-logits.npz"
+    teacher, clean = build(str(base)), DvsLipDataset(tmp_path / "data", "train", default_words(100), bins=12)
+    with torch.no_grad(), np.load(stored) as f:
+        assert f["clips"].tolist() == [str(path) for path, _ in clean.clips]
+        expected = torch.stack([teacher(x[None]).mean(1)[0] for x, _ in clean])
+        np.testing.assert_allclose(f["logits"], expected.numpy(), rtol=1e-5, atol=1e-5)
+    made = stored.stat().st_mtime_ns
+    cfg.epochs_constant = 2  # resumed: the same teacher and clips, read back
+    assert train(cfg)["step"] == 6 and stored.stat().st_mtime_ns == made
+    cfg.epochs_constant, cfg.distill = 3, str(tmp_path / "robust" / "model.json")  # another teacher: made again
+    train(cfg)
+    with np.load(stored) as f:
+        assert str(f["teacher"]) == str((tmp_path / "robust" / "model.json").resolve())
+
+
+def test_distill_takes_a_trained_checkpoint_not_a_config(setup, capsys):
+    from app.cli import main
+
+    tmp_path, cfg_path = setup
+    assert main(["train", "--data", str(tmp_path / "data"), "--distill", str(cfg_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "argument --distill" in err[0] and "not a trained checkpoint" in err[0], err
 
 
 def test_activity_spans_find_the_moving_mouth():

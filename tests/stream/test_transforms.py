@@ -133,3 +133,16 @@ def test_strength_scales_every_reach():
     half = RandomShift().scaled(0.5)
     assert half.scale == pytest.approx((0.8**0.5, 1.25**0.5)) and half.drop == 0.3 and half.offset_px == 6
     assert half.time_scale == pytest.approx((0.85**0.5, 1.2**0.5)) and half.hot_pixels == 2
+
+
+def test_a_fraction_of_the_clips_is_shifted_and_the_rest_pass_unchanged():
+    rng = np.random.default_rng(1)
+    n = 2000
+    events = make_events(np.sort(rng.integers(0, 1_000_000, n)), rng.integers(0, 128, n), rng.integers(0, 128, n),
+                         rng.integers(0, 2, n))
+    draws = 400
+    changed = sum(not np.array_equal(RandomShift(fraction=0.3)(events, np.random.default_rng(k)), events)
+                  for k in range(draws))
+    assert abs(changed - 0.3 * draws) < 4 * np.sqrt(draws * 0.3 * 0.7)  # binomial: 4 standard deviations
+    assert all(np.array_equal(RandomShift(fraction=0.0)(events, np.random.default_rng(k)), events) for k in range(20))
+    assert RandomShift(fraction=0.3).scaled(0.5).fraction == 0.3
