@@ -21,7 +21,7 @@ from stream.roi import Crop, Roi
 from stream.sources import open_file
 from stream.synthlip import generate_sentence
 
-WORDS = "water million price"
+WORDS = "water leaders price"
 MOUTH, DRIFT = (255.0, 178.0), (15.0, 10.0)
 
 

@@ -16,7 +16,9 @@ from stream.transforms import Affine, BackgroundNoise, Compose, DropEvents, shif
 pytestmark = pytest.mark.skipif(not BUNDLED_MODEL.exists(), reason="bundled model missing")
 
 WORDS = ["water", "price", "million", "evening", "allow", "court", "several", "leaders"]
-SHIFT = Compose(Affine(1.25, dx=8), DropEvents(0.5), BackgroundNoise(0.3))
+# 80 % of events lost: beyond what the bundled model was trained with (RandomShift: up to 60 %), so
+# it still reads few of these clips until its BatchNorm statistics follow them.
+SHIFT = Compose(Affine(1.25, dx=8), DropEvents(0.8), BackgroundNoise(0.3))
 
 
 @pytest.fixture(scope="module")
