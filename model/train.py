@@ -72,7 +72,7 @@ class TrainConfig:
     camera_augment_strength: float = _option(1.0, "with --camera-augment: the shifts' reach, 1 = RandomShift's defaults, 0.5 = half as far")
     camera_augment_fraction: float = _option(1.0, "with --camera-augment: the share of training clips shifted; the rest stay clean")
     camera_augment: bool = _option(False, "a new draw of camera/face shifts for every training clip (stream.transforms.RandomShift: mouth size, position and turn, lost events, noise, hot pixels, refractory period, speaking rate); bins every epoch, so no --cache for the train split")
-    distill: str = _option("", "a checkpoint .json (typically the one --model fine-tunes): also train each clip's mean prediction towards this model's on the same clip, clean and centred (temperature 2; computed once into OUT/teacher-logits.npy), so that training with --camera-augment keeps what the teacher reads from clean clips")
+    distill: str = _option("", "a checkpoint .json (typically the one --model fine-tunes): also train each clip's mean prediction towards this model's on the same clip, clean and centred (temperature 2; computed once into OUT/teacher-logits.npz), so that training with --camera-augment keeps what the teacher reads from clean clips")
     distill_weight: float = _option(1.0, "with --distill: the weight of that term against the cross-entropy")
     bins: int = _option(90, "13.3 ms bins per clip (90 = 1.2 s, the reference; later events dropped)")
     workers: int = _option(2, "data loader processes")
@@ -283,8 +283,9 @@ def teacher_logits(cfg: TrainConfig, roots: list[str], words: list[str], proc: P
     """(clips, words) the --distill model's clip-mean logits on every training clip, clean and
     centred, in the training set's order: computed once by the main process into
     OUT/teacher-logits.npz (made again when the teacher or the clips differ)."""
+    cache = None if cfg.camera_augment else cfg.cache or None  # the training set's cache, never one just for this pass
     clean = torch.utils.data.ConcatDataset([DvsLipDataset(root, "train", words, eval_transform(), bins=cfg.bins,
-                                                          cache=cfg.cache or None, no_word=True) for root in roots])
+                                                          cache=cache, no_word=True) for root in roots])
     clips = np.array([str(path) for d in clean.datasets for path, _ in d.clips])
     teacher = str(Path(find_checkpoint(cfg.distill)).resolve())
     path = Path(cfg.out) / "teacher-logits.npz"
