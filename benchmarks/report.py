@@ -178,9 +178,9 @@ def window(d: dict) -> str:
              f"{f(r['model_p50_ms'])} / {f(r['model_p99_ms'])}", f"{r['missed_deadlines']} of {r['steps']}",
              f(r["real_time_factor"])] for name, runs in d["runs"].items() for k, r in enumerate(runs)]
     parts.append(table(["runtime", "pipeline p50 / p99 ms", "model p50 / p99 ms", "missed", "real-time factor"], rows))
-    first, second = (d["runs"][name] for name in list(d["runs"])[:2])
+    (name1, first), (name2, second) = list(d["runs"].items())[:2]
     p99 = [sum(r["pipeline_p99_ms"] for r in runs) / len(runs) for runs in (first, second)]
-    parts.append(f"Mean pipeline p99 of the runs: {list(d['runs'])[0]} {p99[0]:.1f} ms, {list(d['runs'])[1]} "
+    parts.append(f"Mean pipeline p99 of the runs: {name1} {p99[0]:.1f} ms, {name2} "
                  f"{p99[1]:.1f} ms ({p99[1] / p99[0]:.1f} x); missed deadlines {sum(r['missed_deadlines'] for r in first)} "
                  f"and {sum(r['missed_deadlines'] for r in second)}.")
     parts.append(source(d, ".venv/bin/python benchmarks/bench_window.py"))

@@ -97,10 +97,10 @@ class OnnxRunner:
         n = len(self.state_shapes)
         if count_leaves(meta["state_structure"]) != n:
             raise SpikeLipError(f"{self.path}: state structure and state shapes disagree")
-        self._check_graph(n)
         self._state_names = [f"state.{i}" for i in range(n)]
         self._output_names = ["logits"] + [f"new_state.{i}" for i in range(n)]
         self._record_names = self._output_names + [f"spikes.{i}" for i in range(len(self.spike_layers))]
+        self._check_graph(n)
         self._run = self.session.run
         self._last_state = None  # the state the last step returned, and its arrays
         self._last_feed: dict = {}
@@ -129,8 +129,8 @@ class OnnxRunner:
     def _check_graph(self, n: int) -> None:
         inputs = {i.name: i.shape for i in self.session.get_inputs()}
         outputs = [o.name for o in self.session.get_outputs()]
-        want_in = ["x"] + [f"state.{i}" for i in range(n)]
-        want_out = ["logits"] + [f"new_state.{i}" for i in range(n)] + [f"spikes.{i}" for i in range(len(self.spike_layers))]
+        want_in = ["x"] + self._state_names
+        want_out = self._record_names  # every output the export has, spikes included
         problems = []
         if sorted(inputs) != sorted(want_in):
             problems.append(f"inputs {sorted(inputs)[:4]}... (expected x, state.0..state.{n - 1})")

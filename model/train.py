@@ -297,18 +297,18 @@ def teacher_logits(cfg: TrainConfig, roots: list[str], words: list[str], proc: P
             same = str(f["teacher"]) == teacher and np.array_equal(f["clips"], clips)
             return f["logits"] if same else None
 
-    if proc.main and stored() is None:
+    logits = stored() if proc.main else None
+    if proc.main and logits is None:
         net = build(cfg.distill).to(proc.device).eval()
         loader = torch.utils.data.DataLoader(clean, batch_size=cfg.batch_size, num_workers=cfg.workers)
         with torch.no_grad():
-            logits = [net(x.to(proc.device)).float().mean(1).cpu()
-                      for x, _ in tqdm(loader, desc="teacher logits", disable=None, leave=False)]
-        write_atomically(path, lambda tmp: np.savez(tmp, logits=torch.cat(logits).numpy(), teacher=teacher, clips=clips),
-                         suffix=".npz")
+            logits = torch.cat([net(x.to(proc.device)).float().mean(1).cpu()
+                                for x, _ in tqdm(loader, desc="teacher logits", disable=None, leave=False)]).numpy()
+        write_atomically(path, lambda tmp: np.savez(tmp, logits=logits, teacher=teacher, clips=clips), suffix=".npz")
         print(f"teacher logits of {len(clips)} clips from {cfg.distill} in {path}", flush=True)
     if proc.ddp:
         dist.barrier()
-    return torch.from_numpy(stored())
+    return torch.from_numpy(stored() if logits is None else logits)  # the other processes read what the main one wrote
 
 
 class WithTeacher(torch.utils.data.Dataset):
