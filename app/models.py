@@ -108,22 +108,11 @@ def _with_runtime(net: Stepper, runtime: str, description: str, quiet: bool, spi
     return LoadedModel(net, net.words, f"{description} ({runtime})", runtime)
 
 
-def weights_digest(net) -> str:
-    """A short hash of a network's config and weights: names its ONNX export."""
-    import hashlib
-    import json
-
-    digest = hashlib.sha256(json.dumps(net.config, sort_keys=True).encode())
-    for name, tensor in sorted(net.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().contiguous().cpu().numpy().tobytes())
-    return digest.hexdigest()[:16]
-
-
 def onnx_file_for(net, quiet: bool = False, sparse: bool = False, spikes: bool = False) -> Path:
     """The ONNX step export of `net` (with every layer's spikes as outputs if `spikes`): shipped
     beside the bundled model, or made once per distinct weights into the cache folder
     (SPIKELIP_CACHE, default ~/.cache/spikelip); exporting takes seconds, loading milliseconds."""
+    from model.checkpoint import weights_digest
     from model.onnx_export import export_onnx
 
     name = f"{net.name}-{weights_digest(net)}{'-sparse' if sparse else ''}{'-spikes' if spikes else ''}.onnx"

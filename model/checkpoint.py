@@ -7,6 +7,7 @@ pickle, cannot run code when loaded.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import datetime, timezone
 from importlib import metadata
@@ -71,6 +72,15 @@ def save_checkpoint(
     meta = base.parent / f"{base.name}.json"
     write_atomically(meta, lambda tmp: tmp.write_text(json.dumps(info, indent=2) + "\n"))
     return meta
+
+
+def weights_digest(net) -> str:
+    """A short hash of a network's config and weights: names its ONNX export, keys a teacher's logits."""
+    digest = hashlib.sha256(json.dumps(net.config, sort_keys=True).encode())
+    for name, tensor in sorted(net.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().contiguous().cpu().numpy().tobytes())
+    return digest.hexdigest()[:16]
 
 
 def is_checkpoint_json(data: dict) -> bool:

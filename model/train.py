@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from model.build import build
-from model.checkpoint import find_checkpoint, is_checkpoint_json, save_checkpoint
+from model.checkpoint import find_checkpoint, is_checkpoint_json, save_checkpoint, weights_digest
 from model.config import default_words, read_json
 from model.data import DvsLipDataset, eval_transform, train_transform
 from model.evaluate import activity_spans, evaluate, running_mean_since_onset
@@ -287,7 +287,8 @@ def teacher_logits(cfg: TrainConfig, roots: list[str], words: list[str], proc: P
     clean = torch.utils.data.ConcatDataset([DvsLipDataset(root, "train", words, eval_transform(), bins=cfg.bins,
                                                           cache=cache, no_word=True) for root in roots])
     clips = np.array([str(path) for d in clean.datasets for path, _ in d.clips])
-    teacher = str(Path(find_checkpoint(cfg.distill)).resolve())
+    net = build(cfg.distill)
+    teacher = weights_digest(net)  # not its path: a bundle replaced in place is another teacher
     path = Path(cfg.out) / "teacher-logits.npz"
 
     def stored() -> np.ndarray | None:
@@ -299,7 +300,7 @@ def teacher_logits(cfg: TrainConfig, roots: list[str], words: list[str], proc: P
 
     logits = stored() if proc.main else None
     if proc.main and logits is None:
-        net = build(cfg.distill).to(proc.device).eval()
+        net = net.to(proc.device).eval()
         loader = torch.utils.data.DataLoader(clean, batch_size=cfg.batch_size, num_workers=cfg.workers)
         with torch.no_grad():
             logits = torch.cat([net(x.to(proc.device)).float().mean(1).cpu()
