@@ -272,6 +272,27 @@ def model_spec(text: str) -> str:
 
 
 @_os_errors
+def trained_model(text: str) -> str:
+    """A trained checkpoint (its .json, .safetensors or folder): what `adapt`, `boundary` and
+    `train --distill` start from. A config name or .json holds fresh weights, which read nothing."""
+    from model.checkpoint import find_checkpoint, is_checkpoint_json
+    from model.config import read_json
+
+    model_spec(text)
+    if Path(text).suffix == ".onnx":
+        raise argparse.ArgumentTypeError(f"{text}: an ONNX export cannot be trained further; give the checkpoint "
+                                         "it was exported from (.json or .safetensors)")
+    if Path(text).exists():
+        try:
+            if is_checkpoint_json(read_json(find_checkpoint(text))):
+                return text
+        except SpikeLipError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    raise argparse.ArgumentTypeError(f"{text}: a config of untrained weights, not a trained model; give a "
+                                     "checkpoint .json such as assets/models/small.json")
+
+
+@_os_errors
 def model_list(text: str) -> list[str]:
     """A comma list of --model values (names or paths), each checked like `model_spec`."""
     items = comma_list(text)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 
 from app.models import BUNDLED_MODEL
-from app.options import existing_dir, model_spec, non_negative_int, output_dir, positive_float, positive_int, seed
+from app.options import existing_dir, non_negative_int, output_dir, positive_float, positive_int, seed, trained_model
 from model.adapt import METHODS, AdaptConfig, adapt
 
 NAME = "adapt"
@@ -17,8 +17,8 @@ def add_arguments(p) -> None:
                         "them); DIR/test, if there, is scored before and after; DIR/words.txt sets the words")
     p.add_argument("--out", required=True, type=output_dir, metavar="RUN",
                    help="folder for the adapted model: RUN/model.json + RUN/model.safetensors, usable as --model")
-    p.add_argument("--model", type=model_spec, metavar="BASE",
-                   help="the model to start from (default: the bundled model)")
+    p.add_argument("--model", type=trained_model, metavar="BASE",
+                   help="the trained checkpoint to start from (default: the bundled model)")
     p.add_argument("--minutes", type=positive_float, default=10.0, metavar="M",
                    help="time budget for fine-tuning, in minutes (default 10)")
     p.add_argument("--method", choices=METHODS, default="backend",

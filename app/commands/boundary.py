@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from app.models import BUNDLED_MODEL, load_model
-from app.options import existing_dir, model_spec, output_file, positive_int, seed
+from app.options import existing_dir, output_file, positive_int, seed, trained_model
 from stream.constants import BIN_MS
 from stream.errors import SpikeLipError
 
@@ -27,7 +27,7 @@ def add_arguments(p) -> None:
     p.add_argument("--out", required=True, metavar="OUT.json", type=output_file(".json", create_folders=True, what="checkpoint"),
                    help="the checkpoint to write: the base model with the head (OUT.json, OUT.safetensors and "
                         "OUT-boundary.safetensors); the base's own JSON adds the head in place")
-    p.add_argument("--model", type=model_spec, metavar="CHECKPOINT",
+    p.add_argument("--model", type=trained_model, metavar="CHECKPOINT",
                    help="the trained checkpoint to add the head to (default: the bundled model)")
     p.add_argument("--epochs", type=positive_int, default=40, metavar="N", help="training epochs (default 40)")
     p.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")

@@ -18,7 +18,7 @@ import time
 from app.enroll import COUNTDOWN_S, DEFAULT_TAKES, NO_SPEECH_HINT, TIMEOUT_S, Cutter, EnrolTap, Enrolment, \
     check_clip_crop, read_words
 from app.options import Number, add_connect_argument, add_disconnect_argument, add_spatial_arguments, crop_for, \
-    existing_file, model_spec, non_negative_float, output_dir, positive_float, positive_int
+    existing_file, model_spec, non_negative_float, output_dir, positive_float, positive_int, trained_model
 from stream.errors import SpikeLipError
 
 NAME = "enroll"
@@ -71,6 +71,11 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
+    if args.adapt and args.model:  # checked before any take is recorded, not when adapting after them
+        try:
+            trained_model(args.model)
+        except argparse.ArgumentTypeError as exc:
+            raise SpikeLipError(f"--model with --adapt: {exc}") from None
     enrolment = Enrolment(args.out, args.words, args.takes)
     n_words = len(enrolment.words)
     print(f"enrolling {n_words} word{'s' if n_words != 1 else ''} x {enrolment.takes} take"

@@ -6,28 +6,13 @@ import json
 from dataclasses import fields
 from pathlib import Path
 
-from app.options import (Number, existing_dir, existing_path, json_object_file, model_spec, non_negative_float,
-                         non_negative_int, optional, output_dir, positive_float, positive_int, seed)
+from app.options import (Number, existing_dir, json_object_file, model_spec, non_negative_float,
+                         non_negative_int, optional, output_dir, positive_float, positive_int, seed, trained_model)
 from model.train import TrainConfig, config_from_args, train
 from model.train import add_arguments as _add_train_arguments
 
 NAME = "train"
 HELP = "train a model on a DVS-Lip style folder (DVS-Lip or SynthLip); resumes from OUT/last.pt"
-
-
-def _checkpoint(text: str) -> str:
-    """--distill: a trained checkpoint (its .json, .safetensors or folder), not a config of fresh weights."""
-    from model.checkpoint import find_checkpoint, is_checkpoint_json
-    from model.config import read_json
-    from stream.errors import SpikeLipError
-
-    try:
-        if is_checkpoint_json(read_json(find_checkpoint(existing_path(text)))):
-            return text
-    except SpikeLipError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    raise argparse.ArgumentTypeError(f"{text}: a config, not a trained checkpoint; give a checkpoint .json "
-                                     "such as assets/models/small.json")
 
 
 # How each TrainConfig field's value is checked when parsed, flags and --config alike (model/ cannot
@@ -41,7 +26,7 @@ CHECKS = {
     "streaming_loss_from": Number(int, low=-1, allowed="-1 (off) or >= 0"),
     "streaming_loss_after_end": Number(float, low=0, also=(-1,), allowed="-1 (off) or >= 0"),
     "camera_augment_strength": Number(float, low=0, high=2), "camera_augment_fraction": Number(float, low=0, high=1),
-    "distill": optional(_checkpoint), "distill_weight": non_negative_float,
+    "distill": optional(trained_model), "distill_weight": non_negative_float,
     "bins": positive_int, "workers": non_negative_int, "cache": optional(output_dir), "seed": seed,
     "max_steps": non_negative_int, "eval_every": positive_int,
 }

@@ -155,6 +155,23 @@ def test_roi_auto_parses_where_the_model_reads_and_is_refused_where_a_fixed_regi
     assert options.fixed_roi("1,2,128,128") == Roi(1, 2, 128, 128)
 
 
+@pytest.mark.parametrize("name,option", [("adapt", "--model"), ("boundary", "--model"), ("train", "--distill"),
+                                         ("enroll", "--model")])
+def test_what_trains_on_from_a_model_takes_a_trained_checkpoint(name, option, files, capsys):
+    """Fresh weights read nothing: adapting or distilling from them would run for minutes to no end."""
+    positionals, required = minimal_arguments(name, files)
+    argv = [name, *positionals, *required, *(["--adapt", str(files / "run2")] if name == "enroll" else [])]
+    config = ROOT / "assets" / "configs" / "small.json"
+    onnx = next((ROOT / "assets" / "models").glob("*.onnx"))
+    for model, named in [("small", "untrained weights"), (str(config), "untrained weights"),
+                         (str(onnx), "cannot be trained further")]:
+        assert main([*argv, option, model]) == 2  # enroll: checked before any take is recorded
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and option in err[0] and named in err[0], (model, err)
+    args = build_parser().parse_args([*argv, option, str(ROOT / "assets" / "models" / "small.json")])
+    assert getattr(args, option[2:]) == str(ROOT / "assets" / "models" / "small.json")
+
+
 def test_train_config_file_values_are_checked(files, capsys):
     config = files / "train.json"
     for text, named in [('{"lr": -1}', "lr: must be > 0"), ('{"batch_sise": 8}', "unknown option 'batch_sise'"),

@@ -210,15 +210,6 @@ def test_distillation_reads_the_teacher_once_on_the_clean_centred_clips(setup):
             assert str(f["teacher"]) == teacher
 
 
-def test_distill_takes_a_trained_checkpoint_not_a_config(setup, capsys):
-    from app.cli import main
-
-    tmp_path, cfg_path = setup
-    assert main(["train", "--data", str(tmp_path / "data"), "--distill", str(cfg_path)]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "argument --distill" in err[0] and "not a trained checkpoint" in err[0], err
-
-
 def test_activity_spans_find_the_moving_mouth():
     x = torch.zeros(3, 30, 2, 8, 8)
     x[0, 4:20, 0, 2, 2] = 5.0
