@@ -405,24 +405,28 @@ def readouts(d: dict) -> str:
 
 
 def robustness(items: list[tuple[str, dict]]) -> str:
-    """One column per robustness-*.json (a model each): top-1 and its drop from clean per shift."""
-    shifts = list(items[0][1]["shifts"])
-    rows = [[name] + [f"{pct(d['shifts'][name]['top1'])} ({0.0 - d['shifts'][name]['drop_points']:+.1f})"
-                      if name in d["shifts"] else "-" for _, d in items] for name in shifts]
-    clips = items[0][1]["shifts"]["clean"]["clips"]
-    notes = [source(d, d["command"]) for _, d in items]
-    return "\n\n".join([
-        "### Camera and face shifts",
-        (f"Top-1 on {clips:,} held-out SynthLip clips with each shift of `stream.transforms.SHIFTS` applied to "
-         "the events (in brackets: points against clean). Goal of a robust model: no single shift costs more "
-         "than 3 points. Columns: `bundled` is the bundled `small` (123 epochs, the last 9 with half the clips "
-         "shifted and distilled from the 114-epoch model on the clean clips: `--camera-augment --distill`); "
-         "`114-epoch` the bundle before them; `camera-augment-3ep` the 114-epoch model after 3 more epochs with "
-         "`spikelip train --camera-augment` (4,000 clips, lr 1e-4, no distillation), `camera-augment-half-4ep` "
-         "after 4 with `--camera-augment-strength 0.5`; neither bundled."),
-        table(["shift"] + [name.removeprefix("robustness-") for name, _ in items], rows),
-        *notes,
-    ])
+    """One table per held-out set (the larger first), one column per robustness-*.json (a model
+    each): top-1 and its drop from clean per shift."""
+    sets: dict[int, list[tuple[str, dict]]] = {}  # by clip count: each is one `synth` command, made on several hosts
+    for name, d in items:
+        sets.setdefault(d["shifts"]["clean"]["clips"], []).append((name, d))
+    out = ["### Camera and face shifts",
+           "Top-1 on held-out SynthLip clips with each shift of `stream.transforms.SHIFTS` applied to the events "
+           "(in brackets: points against clean). Goal of a robust model: no single shift costs more than 3 points. "
+           "Columns: `bundled` is the bundled `small` (132 epochs, the last 18 with half the clips shifted and "
+           "distilled from the 114-epoch model on the clean clips: `--camera-augment --distill`); `123-epoch` the "
+           "bundle after the first 9 of them, `114-epoch` the bundle before them; `camera-augment-3ep` the 114-epoch "
+           "model after 3 more epochs with `spikelip train --camera-augment` (4,000 clips, lr 1e-4, no "
+           "distillation), `camera-augment-half-4ep` after 4 with `--camera-augment-strength 0.5`; neither bundled."]
+    for clips, runs in sorted(sets.items(), reverse=True):
+        shifts = list(runs[0][1]["shifts"])
+        rows = [[name] + [f"{pct(d['shifts'][name]['top1'])} ({0.0 - d['shifts'][name]['drop_points']:+.1f})"
+                          if name in d["shifts"] else "-" for _, d in runs] for name in shifts]
+        se = 100 * (0.85 * 0.15 / clips) ** 0.5
+        out += [f"{clips:,} held-out clips (one standard error of a top-1 near 85 %: {se:.1f} points):",
+                table(["shift"] + [name.removeprefix("robustness-").removeprefix(f"{clips}-") for name, _ in runs], rows),
+                *[source(d, d["command"]) for _, d in runs]]
+    return "\n\n".join(out)
 
 
 def adapt(d: dict) -> str:
@@ -631,7 +635,7 @@ def render(results: Path = RESULTS) -> str:
         for name in names:
             if name == "robustness":
                 runs = sorted(((k, v) for k, v in data.items() if k.startswith("robustness")),
-                              key=lambda kv: kv[0] != "robustness-bundled")  # the bundled model's column first
+                              key=lambda kv: "bundled" not in kv[0])  # the bundled model's column first
                 if runs:
                     out.append(robustness(runs))
                     done.update(k for k, _ in runs)
