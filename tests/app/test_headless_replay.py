@@ -28,12 +28,16 @@ def test_the_sample_is_read_word_by_word_and_judged(tmp_path, capsys, monkeypatc
     out = capsys.readouterr().out.splitlines()
     heard = [HEARD.fullmatch(line) for line in out if line.startswith("  heard")]
     truth = read_word_times(SAMPLE)
-    assert len(truth) == 5 and len(heard) == len(truth) and all(heard)
-    for m, said in zip(heard, truth):  # each word overlaps the one said then, in order
+    assert len(truth) == 5 and 4 <= len(heard) <= len(truth) and all(heard)  # two words said fast may merge
+    right, last = 0, -1.0
+    for m in heard:  # in order, each judged against the word said that it overlaps most
         start, end = float(m[3]), float(m[4])
+        assert start >= last
+        last = end
+        said = max(truth, key=lambda w: min(w.end, end) - max(w.start, start))
         assert start < said.end and end > said.start
         assert m[5] == ("✓" if m[1] == said.word else f"✗ (said: {said.word})")
-    right = sum(m[1] == said.word for m, said in zip(heard, truth))
+        right += m[1] == said.word
     assert f"heard: {' '.join(m[1] for m in heard)}" in out
     assert f"said:  {' '.join(w.word for w in truth)}  ({right} of 5 words right, ground truth from sample.json)" in out
     records = [json.loads(line) for line in jsonl.read_text().splitlines()]
