@@ -73,8 +73,17 @@ def load_model(spec: str | None = None, quiet: bool = False, runtime: str | None
         if runtime not in (None, "onnx", "fastest"):
             raise SpikeLipError(f"{spec}: an ONNX file runs with the onnx runtime only, not {runtime!r}")
         net = OnnxRunner(spec)
-        return LoadedModel(net, net.words, f"{spec} (onnx)", "onnx")
-    return _with_boundary(_with_runtime(build(spec).eval(), runtime, str(spec), quiet, spikes), spec)
+        return _with_moves(LoadedModel(net, net.words, f"{spec} (onnx)", "onnx"))
+    return _with_moves(_with_boundary(_with_runtime(build(spec).eval(), runtime, str(spec), quiet, spikes), spec))
+
+
+def _with_moves(loaded: LoadedModel) -> LoadedModel:
+    """An adapted model's description says how it moves the mouth (config input_affine)."""
+    a = loaded.net.config.get("input_affine")
+    if not a:
+        return loaded
+    return loaded._replace(description=f"{loaded.description}, mouth resized {a['scale']:.2f} x and moved "
+                                       f"{a['dx']:+.1f}, {a['dy']:+.1f} px")
 
 
 def _with_boundary(loaded: LoadedModel, spec) -> LoadedModel:

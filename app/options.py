@@ -273,8 +273,8 @@ def model_spec(text: str) -> str:
 
 @_os_errors
 def trained_model(text: str) -> str:
-    """A trained checkpoint (its .json, .safetensors or folder): what `adapt`, `boundary` and
-    `train --distill` start from. A config name or .json holds fresh weights, which read nothing."""
+    """A trained checkpoint (its .json, .safetensors or folder): what `adapt`, `boundary`,
+    `train --distill` and `bundle` start from. A config name or .json holds fresh weights, which read nothing."""
     from model.checkpoint import find_checkpoint, is_checkpoint_json
     from model.config import read_json
 

@@ -18,14 +18,17 @@ import numpy as np
 import torch
 
 from app.segment import LearnedSegmenter, Word, WordSegmenter, WordStage, holds_one_word, segmenter_for
+from model.config import input_affine
 from model.data import step_input
 from stream.binner import CHUNK_BINS, Binner
 from stream.constants import BIN_US, INPUT_SIDE
 from stream.errors import SpikeLipError
+from stream.events import SensorSize
 from stream.pacing import paced, sliced
 from stream.roi import Crop, Roi
 from stream.shedding import LoadShedder
 from stream.sources.base import EventSource
+from stream.transforms import Affine
 
 
 # Training clips hold 0.15-0.5 s of rest before the word: during a pause the model's state is
@@ -110,6 +113,18 @@ class CatchUp:
     logits: list = field(default_factory=list)
 
 
+def model_moves(model, sensor: SensorSize, following: bool = False) -> Affine | None:
+    """The model's input_affine (an adapted model's: the user's mouth moved and resized to where
+    the model learnt it) about the centre of the crop's `sensor`, whose centre the model reads; a
+    crop `following` the mouth already places it, so then only its resizing."""
+    moves = input_affine(getattr(model, "config", {}))  # a stand-in model may have no config
+    if moves is None:
+        return None
+    if following:
+        return Affine(moves.scale, sensor=sensor) if moves.scale != 1 else None
+    return Affine(moves.scale, dx=moves.dx, dy=moves.dy, sensor=sensor)
+
+
 def freeze_loaded_objects() -> None:
     """Before stepping a stream: move what is alive now (torch, onnxruntime, Qt, the model) out of
     the garbage collector's reach; a full collection over it all took 88 ms in mid-stream."""
@@ -164,6 +179,7 @@ class Pipeline:
             )
         self.speed = None if source.live else speed
         self.binner = Binner(self.crop.sensor, bin_us=bin_us, rounding=source.binning)
+        self._moves_rng = np.random.default_rng(0)
         self.record_spikes = record_spikes
         self.rate = 1.0 if source.realtime else self.speed  # stream seconds per wall second; None = max
         self.shedder = LoadShedder(max_lag_us) if max_lag_us is not None and self.rate else None
@@ -258,13 +274,25 @@ class Pipeline:
                 self._history.append((index, piece))
                 while self._history[0][0] < index - REREAD_BINS:
                     self._history.popleft()
-            bins = self.binner.push(self.crop(piece))
+            bins = self.binner.push(self._crop(piece))
             yield bins, time.perf_counter() - t0
         if tracker is not None and now_us is not None:
             self._see_frames(tracker, now_us)
         if now_us is not None:
             t0 = time.perf_counter()
             yield self.binner.advance(now_us), time.perf_counter() - t0
+
+    @property
+    def moves(self) -> Affine | None:
+        """How the crop's events are moved for the model (`model_moves`): for the crop of the moment,
+        which the window may switch between fixed and following mid-run."""
+        return model_moves(self.model, self.crop.sensor, following=getattr(self.crop, "tracker", None) is not None)
+
+    def _crop(self, events: np.ndarray) -> np.ndarray:
+        """The crop's events, moved as the model asks."""
+        events = self.crop(events)
+        moves = self.moves
+        return moves(events, self._moves_rng) if moves is not None and len(events) else events
 
     def _see_frames(self, tracker, upto_us: int) -> None:
         """Hand the tracker the APS frames up to stream time `upto_us` (a source hands out a
@@ -297,7 +325,7 @@ class Pipeline:
         earlier = Binner(self.crop.sensor, bin_us=self.binner.bin_us, rounding=self.binner.rounding, t0=self.binner.t0)
         earlier.restart_at(first)
         later = [(i, piece) for i, piece in self._history if i > index]
-        closed = [earlier.push(self.crop(piece)) for i, piece in self._history if first <= i <= index]
+        closed = [earlier.push(self._crop(piece)) for i, piece in self._history if first <= i <= index]
         closed.append(earlier.advance(math.ceil(float(self.binner.bin_start_us(index + 1)))))
         state = self.model.initial_state(batch_size=1)
         self.words.reset()
@@ -313,7 +341,7 @@ class Pipeline:
                 word = self.words.step(logits[0], int(frame.sum()), t_s) or word
         self.binner.restart_at(index + 1)  # the bins after `index` again through the new crop
         for _, piece in later:
-            self.binner.push(self.crop(piece))  # closes only empty bins, which the caller steps as they were
+            self.binner.push(self._crop(piece))  # closes only empty bins, which the caller steps as they were
         return state, word
 
     def _rest(self, x, state):

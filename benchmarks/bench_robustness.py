@@ -6,27 +6,41 @@
 Each shift of `stream.transforms.SHIFTS` is applied to every clip's events before binning, with
 the same seed per clip, so every model meets the same shifted clips. The goal (issue 22): no
 single shift costs more than 3 points against clean. Results: `results/robustness.json`.
+
+With `--calibrate USER` each shift's mouth is first found on USER's train clips under the same
+shift (a user's takes, as `spikelip adapt` finds it, no training) and moved back to where the
+model learnt it before the test clips are read.
 """
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from app.models import load_model  # noqa: E402
+from app.models import BUNDLED_MODEL, load_model  # noqa: E402
 from benchmarks.common import write_result  # noqa: E402
-from model.data import DvsLipDataset  # noqa: E402
+from model.data import DvsLipDataset, clip_events  # noqa: E402
 from model.evaluate import evaluate  # noqa: E402
-from stream.transforms import SHIFTS  # noqa: E402
+from model.checkpoint import find_checkpoint, load_checkpoint  # noqa: E402
+from stream.mouth_place import MouthPlace, place_of_clips, undo_move  # noqa: E402
+from stream.sources.npy import list_clips  # noqa: E402
+from stream.transforms import SHIFTS, Compose  # noqa: E402
 
 
-def robustness(net, words, data: Path, shifts=SHIFTS, seed: int = 0, workers: int = 2) -> dict:
-    """{shift name: {top1, top5, clips}} for each shift, on `data`'s test split."""
+def robustness(net, words, data: Path, shifts=SHIFTS, seed: int = 0, workers: int = 2,
+               calibrate: tuple[list[Path], MouthPlace] | None = None) -> dict:
+    """{shift name: {top1, top5, clips}} for each shift, on `data`'s test split; `calibrate` =
+    (a user's clips, where the model learnt the mouth): each shift's mouth moved back first."""
     table = {}
     for name, shift in shifts.items():
-        dataset = DvsLipDataset(data, "test", words, event_transform=shift, seed=seed)
+        moves = clip_events(net.config, shift)
+        if calibrate is not None:
+            user, learnt = calibrate
+            moves = Compose(moves, undo_move(place_of_clips(user, shift, seed=seed), learnt))
+        dataset = DvsLipDataset(data, "test", words, event_transform=moves, seed=seed)
         t0 = time.perf_counter()
         r = evaluate(net, dataset, workers=workers, progress=False)
         table[name] = {"top1": round(r["top1"], 4), "top5": round(r["top5"], 4), "clips": r["clips"]}
@@ -44,14 +58,21 @@ def main() -> None:
     p.add_argument("--model", default=None, help="model to score (default: the bundled model)")
     p.add_argument("--seed", type=int, default=0, help="seed of the shifts' random draws")
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--calibrate", type=Path, metavar="USER",
+                   help="a folder whose train split stands for a user's takes: each shift's mouth found there first")
     p.add_argument("--name", default="robustness", help="results/NAME.json")
     args = p.parse_args()
     net, words, description, _ = load_model(args.model, runtime="torch")
     print(f"robustness of {description} on {args.data}/test", flush=True)
-    table = robustness(net, words, args.data, seed=args.seed, workers=args.workers)
+    calibrate = None
+    if args.calibrate:
+        learnt = load_checkpoint(find_checkpoint(args.model or BUNDLED_MODEL)).info["mouth"]
+        calibrate = ([path for path, _ in list_clips(args.calibrate, "train", words)], MouthPlace.from_dict(learnt))
+        description += f", mouth moved back as found on {args.calibrate}"
+    table = robustness(net, words, args.data, seed=args.seed, workers=args.workers, calibrate=calibrate)
     worst = max((r["drop_points"], name) for name, r in table.items() if name != "clean")
     write_result(args.name, {
-        "command": "python benchmarks/bench_robustness.py " + " ".join(sys.argv[1:]),
+        "command": "python benchmarks/bench_robustness.py " + shlex.join(sys.argv[1:]),
         "model": description, "data": str(args.data), "shifts": table,
         "worst_single_shift": {"name": worst[1], "drop_points": worst[0]},
     })

@@ -417,7 +417,10 @@ def robustness(items: list[tuple[str, dict]]) -> str:
            "distilled from the 114-epoch model on the clean clips: `--camera-augment --distill`); `123-epoch` the "
            "bundle after the first 9 of them, `114-epoch` the bundle before them; `camera-augment-3ep` the 114-epoch "
            "model after 3 more epochs with `spikelip train --camera-augment` (4,000 clips, lr 1e-4, no "
-           "distillation), `camera-augment-half-4ep` after 4 with `--camera-augment-strength 0.5`; neither bundled."]
+           "distillation), `camera-augment-half-4ep` after 4 with `--camera-augment-strength 0.5`; neither bundled. "
+           "`bundled-mouth-moved`: the bundled model with each shift's mouth first found on 300 clips of other "
+           "speakers under the same shift and moved back, as `spikelip adapt` does before anything else "
+           "(`--calibrate`; no training, no BatchNorm change)."]
     for clips, runs in sorted(sets.items(), reverse=True):
         shifts = list(runs[0][1]["shifts"])
         rows = [[name] + [f"{pct(d['shifts'][name]['top1'])} ({0.0 - d['shifts'][name]['drop_points']:+.1f})"
@@ -429,20 +432,27 @@ def robustness(items: list[tuple[str, dict]]) -> str:
     return "\n\n".join(out)
 
 
-def adapt(d: dict) -> str:
-    before = d["before"]
-    rows = [[r["method"], "-" if r["lr"] is None else f"{r['lr']:g}", pct(r["after"]["top1"]),
-             pct(r["after"].get("accuracy_100ms_after_end")), f"{r['best_epoch']} of {r['epochs']}",
-             f(r["seconds"], 0)] for r in d["runs"]]
-    return "\n\n".join([
-        "### Adapting to a user's clips",
-        (f"`spikelip adapt` from the {d['model']} model on 3 clips a word of `{d['train']}`, scored on "
-         f"{before['clips']:,} clips of other speakers (`{d['test']}`), both with the shift \"{d['shift']}\". "
-         f"Before adapting: top-1 {pct(before['top1'])}. Every method starts by re-estimating BatchNorm "
-         "statistics on the user's clips; the epoch kept is the best on one held-out take a word."),
-        table(["method", "lr", "top-1", "top-1 100 ms after the end", "epoch kept", "seconds"], rows),
-        source(d, d["command"]),
-    ])
+def adapt(runs: list[tuple[str, dict]]) -> str:
+    """One table per shift (results/adapt*.json), each method with and without the mouth moved back."""
+    out = ["### Adapting to a user's clips",
+           ("`spikelip adapt` on 3 clips a word of a user folder, scored on clips of other speakers, both with "
+            "one shift. Every method first moves the mouth back to where the model learnt it (\"mouth moved\"; "
+            "off: the clips read as they are), then re-estimates BatchNorm statistics on the user's clips; the "
+            "epoch kept is the best on one held-out take a word.")]
+    for _, d in runs:
+        before = d["before"]
+        rows = [[r["method"], "-" if r["lr"] is None else f"{r['lr']:g}", "yes" if r.get("mouth_move") else "no",
+                 pct(r["after"]["top1"]), pct(r["after"].get("accuracy_100ms_after_end")),
+                 f"{r['best_epoch']} of {r['epochs']}", f(r["seconds"], 0)] for r in d["runs"]]
+        moved = next((r["mouth"] for r in d["runs"] if r.get("mouth")), None)
+        seen = (f" `adapt` found the mouth {1 / moved['input_affine']['scale']:.2f} x as wide as the model learnt it."
+                if moved else "")
+        out += [(f"**{d['shift']}**: from the {d['model']} model, user `{d['train']}`, {before['clips']:,} test clips "
+                 f"(`{d['test']}`); before adapting top-1 {pct(before['top1'])}.{seen}"),
+                table(["method", "lr", "mouth moved", "top-1", "top-1 100 ms after the end", "epoch kept", "seconds"],
+                      rows),
+                source(d, d["command"])]
+    return "\n\n".join(out)
 
 
 def roi_auto(d: dict) -> str:
@@ -619,7 +629,7 @@ SECTIONS = [
 RENDER = {"model_step": model_step, "runtime": runtime, "latency": latency, "window": window, "onnx_threads": onnx_threads,
           "idle": idle, "int8": int8, "binning": binning, "aedat4": aedat4, "synth": synth, "fuzz": fuzz,
           "segmenter": segmenter, "boundaries": boundaries, "sentences": sentences, "readouts": readouts, "trainability": trainability,
-          "adapt": adapt, "roi_auto": roi_auto}
+          "roi_auto": roi_auto}
 
 
 def load(results: Path) -> dict[str, dict]:
@@ -635,9 +645,14 @@ def render(results: Path = RESULTS) -> str:
         for name in names:
             if name == "robustness":
                 runs = sorted(((k, v) for k, v in data.items() if k.startswith("robustness")),
-                              key=lambda kv: "bundled" not in kv[0])  # the bundled model's column first
+                              key=lambda kv: ("bundled" not in kv[0], "mouth-moved" in kv[0]))  # the bundled model first
                 if runs:
                     out.append(robustness(runs))
+                    done.update(k for k, _ in runs)
+            elif name == "adapt":
+                runs = sorted(((k, v) for k, v in data.items() if k.startswith("adapt")), key=lambda kv: kv[0] != "adapt")
+                if runs:
+                    out.append(adapt(runs))
                     done.update(k for k, _ in runs)
             elif name == "soak":
                 soaks = sorted(((k, v) for k, v in data.items() if k.startswith("soak-")),

@@ -3,9 +3,12 @@
 A few clips per word cannot retrain a network, so adaptation changes little and checks itself:
 1. the words: a folder with other words than the model's gets a new readout (rows of words the
    model knows are kept, new words start from zero);
-2. BatchNorm statistics re-estimated on the user's clips (a new camera changes event density
+2. the mouth: where it sits in the user's clips and how wide it is, against the place the base
+   model learnt (its checkpoint's "mouth"), gives the model an `input_affine` that moves every
+   clip's events back there before binning (`stream.mouth_place`);
+3. BatchNorm statistics re-estimated on the user's clips (a new camera changes event density
    and spread more than anything else);
-3. the chosen layers fine-tuned (`METHODS`) on four fifths of each word's takes (all but one
+4. the chosen layers fine-tuned (`METHODS`) on four fifths of each word's takes (all but one
    of 3), keeping the epoch that scores best on the others, within a time budget.
 The method and its defaults were chosen by measurement (docs/notes/adapt.md).
 """
@@ -22,14 +25,14 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from model.build import build
-from model.checkpoint import save_checkpoint
-from model.data import DvsLipDataset, eval_transform, train_transform
+from model.checkpoint import load_checkpoint, save_checkpoint
+from model.data import DvsLipDataset, clip_events, eval_transform, train_transform
 from model.evaluate import activity_spans, evaluate
 from model.network import Network
 from model.train import readout_loss, started_from
 from stream.constants import BIN_MS
 from stream.errors import SpikeLipError
+from stream.mouth_place import SCALE_RANGE, MouthPlace, place_of_clips, undo_move
 from stream.sources.npy import folder_words, list_clips
 
 # Which parameters each method trains after BatchNorm is re-estimated ("bn": none).
@@ -49,6 +52,7 @@ class AdaptConfig:
     seed: int = 0
     workers: int = 2
     progress: bool = True
+    move_mouth: bool = True  # step 2 (off: the clips are read as they are)
 
 
 def with_words(net: Network, words: list[str]) -> Network:
@@ -68,6 +72,24 @@ def with_words(net: Network, words: list[str]) -> Network:
                 out.readout.weight[i] = net.readout.weight[known[w]]
                 out.readout.bias[i] = net.readout.bias[known[w]]
     return out.eval()
+
+
+def move_mouth(net: Network, learnt: dict | None, clips: list[tuple[Path, int]], log) -> dict | None:
+    """Set `net`'s input_affine to move the mouth of `clips` to where the base model `learnt` it;
+    returns {"seen", "input_affine"}, or None (and says why) when there is nothing to go by."""
+    if not learnt:
+        log("mouth: the base checkpoint does not record where its training mouths sat; clips read as they are")
+        return None
+    seen = place_of_clips([path for path, _ in clips])
+    move = undo_move(seen, MouthPlace.from_dict(learnt))
+    if not SCALE_RANGE[0] <= 1 / move.scale <= SCALE_RANGE[1]:
+        log(f"mouth: your clips' activity is {1 / move.scale:.2f} x as wide as the model's mouths, outside "
+            f"{SCALE_RANGE[0]}-{SCALE_RANGE[1]}: not a mouth crop? clips read as they are")
+        return None
+    net.config["input_affine"] = {"scale": round(move.scale, 4), "dx": round(move.dx, 2), "dy": round(move.dy, 2)}
+    log(f"mouth: {1 / move.scale:.2f} x as wide as the model learnt, centre {seen.x - learnt['x']:+.1f} px right, "
+        f"{seen.y - learnt['y']:+.1f} px down; moved back before every reading")
+    return {"seen": seen.as_dict(), "input_affine": net.config["input_affine"]}
 
 
 def _dropout_off(net: torch.nn.Module) -> None:
@@ -233,17 +255,20 @@ def adapt(cfg: AdaptConfig, log=print) -> dict:
         raise SpikeLipError(f"{data}/train: no clips of {', '.join(missing[:5])}"
                             f"{' ...' if len(missing) > 5 else ''}; record them or drop them from words.txt")
     base = cfg.model
-    net = build(base)
+    net, info = load_checkpoint(base)
     if not net.streamable:
         raise SpikeLipError(f"{base}: adapt needs a streamable checkpoint (small, paper-causal)")
     net = with_words(net, words)
     has_test = (data / "test").is_dir()
-    test_set = DvsLipDataset(data, "test", words, eval_transform()) if has_test else None
-    before = _score(net, test_set, cfg) if test_set is not None else None
+
+    def clips_of(split: str, transform):
+        return DvsLipDataset(data, split, words, transform, event_transform=clip_events(net.config), seed=0)
+
+    before = _score(net, clips_of("test", eval_transform()), cfg) if has_test else None
     if before:
         log(f"before: top-1 {before['top1']:.1%} on {before['clips']} clips of {data}/test")
-
-    plain = DvsLipDataset(data, "train", words, eval_transform())
+    mouth = move_mouth(net, info.get("mouth"), clips, log) if cfg.move_mouth else None
+    plain = clips_of("train", eval_transform())
     n_bn = recalibrate_batchnorm(net, plain, cfg.batch_size, cfg.workers)
     log(f"re-estimated {n_bn} BatchNorm layers on {len(plain)} clips")
     fit, held = split_takes(clips)
@@ -254,21 +279,21 @@ def adapt(cfg: AdaptConfig, log=print) -> dict:
             features = frontend_features(net, plain, cfg)
             fit_set, held_set = (torch.utils.data.Subset(features, idx) for idx in (fit, held))
         else:  # the paper's crop and flip on every pass
-            augmented = DvsLipDataset(data, "train", words, train_transform(spatial_augment=False, temporal_augment=False))
+            augmented = clips_of("train", train_transform(spatial_augment=False, temporal_augment=False))
             fit_set, held_set = torch.utils.data.Subset(augmented, fit), torch.utils.data.Subset(plain, held)
         tuning = fine_tune(net, fit_set, held_set, cached, cfg, deadline, log)
-    after = _score(net, test_set, cfg) if test_set is not None else None
+    after = _score(net, clips_of("test", eval_transform()), cfg) if has_test else None
     if after:
         log(f"after:  top-1 {after['top1']:.1%} on {after['clips']} clips of {data}/test")
     seconds = round(time.perf_counter() - t_start, 1)
     record = {"base": started_from(base) or {"model": base}, "data": str(data), "words": len(words),
               "train_clips": len(clips), "held_out_takes": len(held), "seconds": seconds,
-              "options": asdict(cfg), **tuning}
+              "options": asdict(cfg), **({"mouth": mouth} if mouth else {}), **tuning}
     metrics = {}
     if before:
         metrics = {"before": before, "after": after, "held_out": {**after, "data": f"{data}/test"}}
     path = save_checkpoint(net, Path(cfg.out) / "model",
                            trained_on=f"adapted from {base} to {data}/train ({len(clips)} clips, {len(words)} words)",
-                           metrics=metrics, training={"adapt": record})
+                           metrics=metrics, training={"adapt": record}, mouth=info.get("mouth"))
     log(f"wrote {path} in {seconds:.0f} s")
     return {"path": str(path), "metrics": metrics, "adapt": record}

@@ -12,17 +12,22 @@ ResNet stage widths (the stem has the first); temporal_kernel: bins seen by the 
 backend: spikgru, spikgru+, spikgru2, spikgru2+ (paper), lif, adlif, rlif, radlif (Bittar &
 Garner) or gru (ANN); hidden_size, num_layers, bidirectional (offline only); dropout_frontend,
 dropout_backend (between recurrent layers), dropout_readout; alpha_init: initial leak of PLIF
-and SpikGRU currents.
+and SpikGRU currents. Optional, absent unless set: input_affine {"scale", "dx", "dy"}, the move
+that puts a user's mouth where the model learnt it, applied to every clip's events (128 x 128
+clip pixels) before binning (written by `spikelip adapt`, see `stream.mouth_place`).
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import numpy as np
+
 from model.frontend import MODES, NEURONS
 from model.recurrent import BACKENDS
 from stream.errors import SpikeLipError
 from stream.sources.npy import dvslip_words
+from stream.transforms import Affine
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "assets" / "configs"
 
@@ -46,6 +51,8 @@ DEFAULTS = {
     "dropout_readout": 0.5,
     "alpha_init": 0.9,
 }
+
+OPTIONAL = ("input_affine",)
 
 _CHOICES = {"frontend_neuron": NEURONS, "frontend_mode": MODES, "backend": BACKENDS}
 
@@ -85,10 +92,10 @@ def _one_line(exc: BaseException) -> str:
 
 def validate(config: dict, source: str = "config") -> dict:
     """Defaults filled in and every field checked; returns a new dict."""
-    unknown = sorted(set(config) - set(DEFAULTS))
+    unknown = sorted(set(config) - set(DEFAULTS) - set(OPTIONAL))
     if unknown:
         raise SpikeLipError(
-            f"{source}: unknown field(s) {', '.join(unknown)}; known: {', '.join(DEFAULTS)}"
+            f"{source}: unknown field(s) {', '.join(unknown)}; known: {', '.join((*DEFAULTS, *OPTIONAL))}"
         )
     cfg = {**DEFAULTS, **config}
     for key, choices in _CHOICES.items():
@@ -116,7 +123,24 @@ def validate(config: dict, source: str = "config") -> dict:
         raise SpikeLipError(f"{source}: bidirectional must be true or false")
     if cfg["temporal_kernel"] % 2 == 0 and cfg["frontend_mode"] == "centred":
         raise SpikeLipError(f"{source}: a centred temporal kernel must have an odd length")
+    if "input_affine" in cfg:
+        cfg["input_affine"] = _input_affine(cfg["input_affine"], source)
     return cfg
+
+
+def input_affine(config: dict) -> Affine | None:
+    """The move a model's config asks for on every clip's events before binning, or None."""
+    a = config.get("input_affine")
+    return Affine(a["scale"], dx=a["dx"], dy=a["dy"]) if a else None
+
+
+def _input_affine(value, source: str) -> dict:
+    """{"scale" > 0, "dx", "dy"} as floats, or a one-line error."""
+    ok = isinstance(value, dict) and set(value) == {"scale", "dx", "dy"} and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in value.values())
+    if not ok or value["scale"] <= 0:
+        raise SpikeLipError(f"{source}: input_affine must be {{\"scale\": > 0, \"dx\": px, \"dy\": px}}, not {value!r}")
+    return {k: float(value[k]) for k in ("scale", "dx", "dy")}
 
 
 def default_words(num_classes: int) -> list[str]:

@@ -16,10 +16,12 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from model.config import input_affine
 from stream.binner import bin_clip, signed
 from stream.constants import BIN_US, CLIP_BINS, INPUT_SIDE, TRAIN_CROP_SIDE
 from stream.files import write_atomically
 from stream.sources.npy import folder_words, list_clips, read_clip
+from stream import transforms as event_transforms
 
 
 class Compose:
@@ -180,6 +182,15 @@ class DvsLipDataset(torch.utils.data.Dataset):
             bins = int(np.round(events["t"][-1] / BIN_US)) + 1 if len(events) else 1
         x = torch.from_numpy(signed(bin_clip(events, bins=bins)))
         return self.transform(x), label
+
+
+def clip_events(config: dict, shift=None):
+    """The event transform a model's clips go through before binning: a camera `shift` first
+    (robustness tables, training), then the model's own `input_affine`; None when neither."""
+    affine = input_affine(config)
+    if shift is None or affine is None:
+        return shift or affine
+    return event_transforms.Compose(shift, affine)
 
 
 class BinnedCache:

@@ -32,13 +32,15 @@ from tqdm import tqdm
 
 from model.build import build
 from model.checkpoint import find_checkpoint, is_checkpoint_json, save_checkpoint, weights_digest
-from model.config import default_words, read_json
-from model.data import DvsLipDataset, eval_transform, train_transform
+from model.config import default_words, input_affine, read_json
+from model.data import DvsLipDataset, clip_events, eval_transform, train_transform
 from model.evaluate import activity_spans, evaluate, running_mean_since_onset
 from model.metrics import spike_loss, synapse_groups
 from model.sentence_clips import cut_sentences
 from stream.constants import BIN_MS
 from stream.files import write_atomically
+from stream.mouth_place import place_of_clips
+from stream.sources.npy import list_clips
 from stream.transforms import RandomShift
 
 
@@ -185,10 +187,11 @@ def _tensorboard(cfg: TrainConfig, step: int):
 def train(cfg: TrainConfig) -> dict:
     """Train the run in OUT (resuming its last.pt if there is one); returns the last epoch's log row."""
     proc = start_process(cfg)
-    train_set, test_set, sampler = datasets(cfg, proc)
     learner = make_learner(cfg, proc)
+    train_set, test_set, sampler = datasets(cfg, proc, learner.net.config)
     run = resume(cfg, learner, proc)
     board = open_tensorboard(cfg, run, proc)
+    mouth = learnt_mouth(cfg, learner.net) if proc.main else None
     for epoch in range(run.epoch, cfg.epochs):
         loader = train_loader(cfg, train_set, sampler, epoch)
         row = train_epoch(cfg, learner, loader, epoch, run, board, proc)
@@ -198,7 +201,7 @@ def train(cfg: TrainConfig) -> dict:
         run.history.append(row)
         if proc.main:
             log_epoch(cfg, row, run, board)
-            save_run(cfg, learner, run, row)
+            save_run(cfg, learner, run, row, mouth)
         if last_epoch:
             break
     end_process(proc, board)
@@ -261,20 +264,23 @@ def start_process(cfg: TrainConfig) -> Process:
     return Process(rank, world, device)
 
 
-def datasets(cfg: TrainConfig, proc: Process):
+def datasets(cfg: TrainConfig, proc: Process, config: dict):
     """(training set: DATA's and every EXTRA_TRAIN folder's train split, augmented; DATA's test
-    split; the DDP sampler that shares the training set out among processes, or None)."""
+    split; the DDP sampler that shares the training set out among processes, or None). Every
+    clip goes through the network's `config` input_affine, if it has one (an adapted model)."""
     words = default_words(100)
     augment = train_transform(cfg.spatial_augment, cfg.temporal_augment)
     shift = RandomShift(fraction=cfg.camera_augment_fraction).scaled(cfg.camera_augment_strength) if cfg.camera_augment else None
+    moves, fixed = clip_events(config, shift), clip_events(config)
     roots = [cfg.data, *cfg.extra_train] + ([sentence_clips(cfg, words, proc)] if cfg.sentences else [])
     train_set = torch.utils.data.ConcatDataset(
-        [DvsLipDataset(root, "train", words, augment, bins=cfg.bins, cache=None if shift else cfg.cache or None,
-                       event_transform=shift, no_word=True)
+        [DvsLipDataset(root, "train", words, augment, bins=cfg.bins, cache=None if moves else cfg.cache or None,
+                       event_transform=moves, no_word=True)
          for root in roots])
     if cfg.distill:
         train_set = WithTeacher(train_set, teacher_logits(cfg, roots, words, proc))
-    test_set = DvsLipDataset(cfg.data, "test", words, eval_transform(), bins=cfg.bins, cache=cfg.cache or None)
+    test_set = DvsLipDataset(cfg.data, "test", words, eval_transform(), bins=cfg.bins,
+                             cache=None if fixed else cfg.cache or None, event_transform=fixed, seed=0)
     sampler = torch.utils.data.DistributedSampler(train_set, proc.world, proc.rank, seed=cfg.seed) if proc.ddp else None
     return train_set, test_set, sampler
 
@@ -283,11 +289,13 @@ def teacher_logits(cfg: TrainConfig, roots: list[str], words: list[str], proc: P
     """(clips, words) the --distill model's clip-mean logits on every training clip, clean and
     centred, in the training set's order: computed once by the main process into
     OUT/teacher-logits.npz (made again when the teacher or the clips differ)."""
-    cache = None if cfg.camera_augment else cfg.cache or None  # the training set's cache, never one just for this pass
-    clean = torch.utils.data.ConcatDataset([DvsLipDataset(root, "train", words, eval_transform(), bins=cfg.bins,
-                                                          cache=cache, no_word=True) for root in roots])
-    clips = np.array([str(path) for d in clean.datasets for path, _ in d.clips])
     net = build(cfg.distill)
+    moves = clip_events(net.config)  # the teacher's own input_affine, if it has one
+    cache = None if cfg.camera_augment or moves else cfg.cache or None  # the training set's cache, never one just for this pass
+    clean = torch.utils.data.ConcatDataset([DvsLipDataset(root, "train", words, eval_transform(), bins=cfg.bins,
+                                                          cache=cache, event_transform=moves, seed=0, no_word=True)
+                                            for root in roots])
+    clips = np.array([str(path) for d in clean.datasets for path, _ in d.clips])
     teacher = weights_digest(net)  # not its path: a bundle replaced in place is another teacher
     path = Path(cfg.out) / "teacher-logits.npz"
 
@@ -469,9 +477,17 @@ def log_epoch(cfg: TrainConfig, row: dict, run: RunState, board) -> None:
     print(json.dumps(row))
 
 
-def save_run(cfg: TrainConfig, learner: Learner, run: RunState, row: dict) -> None:
+def learnt_mouth(cfg: TrainConfig, net) -> dict:
+    """Where the mouth sits in the training clips as `net` reads them (`stream.mouth_place`): the
+    checkpoint records it, and `spikelip adapt` moves a user's mouth there."""
+    paths = [path for root in (cfg.data, *cfg.extra_train)
+             for path, _ in list_clips(root, "train", default_words(100))]
+    return place_of_clips(paths, input_affine(net.config)).as_dict()
+
+
+def save_run(cfg: TrainConfig, learner: Learner, run: RunState, row: dict, mouth: dict | None = None) -> None:
     """OUT/last.pt (everything a resume needs, written atomically) and the checkpoint OUT/model,
-    with its test metrics and how it was trained."""
+    with its test metrics, how it was trained and where its clips' mouths sat."""
     snapshot = {"model": learner.net.state_dict(), "optimizer": learner.optimizer.state_dict(),
                 "epoch": row["epoch"], "step": run.step, "history": run.history, "rng": _rng_state(),
                 "train_config": asdict(cfg), "started_from": run.origin}
@@ -479,7 +495,8 @@ def save_run(cfg: TrainConfig, learner: Learner, run: RunState, row: dict) -> No
     training = {"epochs": row["epoch"], "steps": run.step, "train_seconds": round(sum(r["epoch_s"] for r in run.history)),
                 "recipe": asdict(cfg), "started_from": run.origin}
     save_checkpoint(learner.net, Path(cfg.out) / "model", trained_on=cfg.trained_on or default_trained_on(cfg),
-                    metrics={k: v for k, v in row.items() if k.startswith("test_")}, training=training)
+                    metrics={k: v for k, v in row.items() if k.startswith("test_")}, training=training,
+                    mouth=mouth)
 
 
 def end_process(proc: Process, board) -> None:

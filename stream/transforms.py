@@ -226,6 +226,15 @@ SHIFTS: dict[str, Compose] = {
 }
 
 
+# Beyond `RandomShift`'s reach, as a camera much nearer or further from the face gives: what the
+# bundled model was never trained on, for `benchmarks/bench_adapt.py` (the mouth moved back by
+# `spikelip adapt`, or BatchNorm statistics alone).
+FAR_SHIFTS: dict[str, Compose] = {
+    "mouth 1.4 x, moved 12 px left and 8 px down, 30 % lost": Compose(Affine(1.4, dx=-12, dy=8), DropEvents(0.3)),
+    "mouth 0.7 x, moved 6 px right, 10 % noise": Compose(Affine(0.7, dx=6), BackgroundNoise(0.1)),
+}
+
+
 def shift_folder(src, dst, transform, seed: int = 0, splits=("train", "test")) -> int:
     """Copy a DVS-Lip style folder with `transform` applied to every clip (clip k of the sorted
     list draws with seed (seed, k)): a shifted data set to adapt to or measure on. Returns clips written."""

@@ -1,6 +1,7 @@
 """`spikelip adapt`: adapt a model to a user's own clips (their face, camera and words) on the CPU."""
 from __future__ import annotations
 
+import argparse
 import sys
 
 from app.models import BUNDLED_MODEL
@@ -24,6 +25,9 @@ def add_arguments(p) -> None:
     p.add_argument("--method", choices=METHODS, default="backend",
                    help="what is fine-tuned after BatchNorm statistics are re-estimated on your clips: nothing (bn), "
                         "the readout, the recurrent layers and readout (backend, default), or all")
+    p.add_argument("--mouth-move", action=argparse.BooleanOptionalAction, default=True,
+                   help="first move and resize the mouth in your clips to where the model learnt it, and every "
+                        "reading with the new model the same way (default); --no-mouth-move reads them as they are")
     p.add_argument("--batch-size", type=positive_int, default=16, metavar="N", help="clips per step (default 16)")
     p.add_argument("--lr", type=positive_float, default=1e-3,
                    help="Adam learning rate (default 1e-3)")
@@ -35,7 +39,7 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     cfg = AdaptConfig(data=args.data, out=args.out, model=args.model or str(BUNDLED_MODEL), minutes=args.minutes,
                       method=args.method, lr=args.lr, batch_size=args.batch_size, seed=args.seed, workers=args.workers,
-                      progress=sys.stderr.isatty())
+                      progress=sys.stderr.isatty(), move_mouth=args.mouth_move)
     result = adapt(cfg, log=lambda line: print(line, flush=True))
     print(f"use it: spikelip replay --model {result['path']}")
     return 0

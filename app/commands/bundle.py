@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from app.models import BUNDLED_MODEL, onnx_file_for
-from app.options import existing_path, json_object_file, non_empty_text, output_file
+from app.options import json_object_file, non_empty_text, output_file, trained_model
 from stream.errors import SpikeLipError
 
 NAME = "bundle"
@@ -18,7 +18,7 @@ KEPT = ("clips", "top1", "top5", "accuracy_100ms_after_end", "fraction_of_final_
 
 
 def add_arguments(p) -> None:
-    p.add_argument("checkpoint", type=existing_path, help="the trained checkpoint (.json, .safetensors or its folder)")
+    p.add_argument("checkpoint", type=trained_model, help="the trained checkpoint (.json, .safetensors or its folder)")
     p.add_argument("--eval", required=True, metavar="EVAL.json", type=json_object_file,
                    help="`spikelip eval --json` report of this checkpoint on held-out data")
     p.add_argument("--evaluated-on", required=True, metavar="TEXT", type=non_empty_text,
@@ -47,7 +47,7 @@ def run(args) -> int:
     if out.suffix != ".json":
         raise SpikeLipError(f"{out}: give the checkpoint's .json path")
     path = save_checkpoint(net, out, trained_on=info.get("trained_on", ""), metrics=metrics,
-                           training=info.get("training"))
+                           training=info.get("training"), mouth=info.get("mouth"))
     shipped = []  # the sparse export headless runs step, and the one with spikes the window steps
     for spikes in (False, True):
         onnx = onnx_file_for(net, quiet=True, sparse=True, spikes=spikes)

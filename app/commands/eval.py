@@ -31,11 +31,11 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from model.data import DvsLipDataset
+    from model.data import DvsLipDataset, clip_events
     from model.evaluate import evaluate, plot_accuracy_over_time, plot_confusion
 
     net, words, description, _ = load_model(args.model)
-    dataset = DvsLipDataset(args.data, args.split, words)
+    dataset = DvsLipDataset(args.data, args.split, words, event_transform=clip_events(net.config), seed=0)
     result = {"model": description, "data": str(Path(args.data).resolve()), "split": args.split,
               **evaluate(net, dataset, batch_size=args.batch_size, workers=args.workers)}
     if args.ops:

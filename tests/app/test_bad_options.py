@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from app import options
+from app.models import BUNDLED_MODEL
 from stream.roi import Roi
 from app.cli import build_parser, main
 
@@ -41,7 +42,7 @@ def minimal_arguments(command: str, tmp: Path) -> tuple[list[str], list[str]]:
         "boundary": ([], ["--data", str(tmp / "data"), "--out", str(tmp / "run.json")]),
         "enroll": ([], ["--out", str(tmp / "enrolled")]),
         "export": ([], ["--model", "small", "--out", str(tmp / "x.onnx")]),
-        "bundle": ([str(tmp / "eval.json")], ["--eval", str(tmp / "eval.json"), "--evaluated-on", "test"]),
+        "bundle": ([str(BUNDLED_MODEL)], ["--eval", str(tmp / "eval.json"), "--evaluated-on", "test"]),
     }.get(command, ([], []))
 
 
@@ -170,6 +171,15 @@ def test_what_trains_on_from_a_model_takes_a_trained_checkpoint(name, option, fi
         assert len(err) == 1 and option in err[0] and named in err[0], (model, err)
     args = build_parser().parse_args([*argv, option, str(ROOT / "assets" / "models" / "small.json")])
     assert getattr(args, option[2:]) == str(ROOT / "assets" / "models" / "small.json")
+
+
+def test_bundle_takes_a_trained_checkpoint(files, capsys):
+    """Bundling fresh weights would ship a demo model that reads nothing."""
+    for model in ("small", str(ROOT / "assets" / "configs" / "small.json")):
+        assert main(["bundle", model, "--eval", str(files / "eval.json"), "--evaluated-on", "test",
+                     "--out", str(files / "b" / "small.json")]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "checkpoint" in err[0] and "untrained weights" in err[0], (model, err)
 
 
 def test_train_config_file_values_are_checked(files, capsys):

@@ -80,6 +80,14 @@ def test_a_tiny_adapt_run_improves_a_shifted_toy_set(shifted, tmp_path):
     assert record["data"] == str(shifted) and "adapted from" in saved["trained_on"]
     again = build(str(tmp_path / "run" / "model.json"))  # what every --model accepts
     assert again.words == saved["words"]
+    # the mouth, 1.25 x as wide and 8 px right: moved back by about 1 / 1.25 and 8 / 1.25 px
+    move = record["mouth"]["input_affine"]
+    assert again.config["input_affine"] == move and saved["mouth"] == json.loads(BUNDLED_MODEL.read_text())["mouth"]
+    assert abs(move["scale"] - 0.8) < 0.06 and abs(move["dx"] + 6.4) < 3 and abs(move["dy"]) < 3
+    report = tmp_path / "eval.json"  # eval reads the clips through the same move
+    assert main(["eval", "--model", str(tmp_path / "run" / "model.json"), "--data", str(shifted),
+                 "--workers", "0", "--json", str(report)]) == 0
+    assert round(json.loads(report.read_text())["top1"], 4) == m["after"]["top1"]
 
 
 @pytest.mark.slow
@@ -106,6 +114,7 @@ def test_new_words_round_trip_through_synth_adapt_eval_and_replay(tmp_path, caps
                  "--lr", "1e-3", "--workers", "0"]) == 0
     out = capsys.readouterr().out
     assert "before: top-1" in out and "after:  top-1" in out and f"spikelip replay --model {run}" in out
+    assert "mouth: " in out and "as wide as the model learnt" in out
     assert main(["eval", "--model", str(run / "model.json"), "--data", str(data), "--json", str(tmp_path / "e.json"),
                  "--workers", "0"]) == 0
     report = json.loads((tmp_path / "e.json").read_text())
@@ -114,7 +123,9 @@ def test_new_words_round_trip_through_synth_adapt_eval_and_replay(tmp_path, caps
     generate_sentence("no yes stop", sentence, seed=4)
     capsys.readouterr()
     assert main(["replay", str(sentence), "--headless", "--speed", "0", "--model", str(run / "model.json")]) == 0
-    heard = [line for line in capsys.readouterr().out.splitlines() if line.startswith("  heard")]
+    out = capsys.readouterr().out
+    assert "mouth resized" in out.splitlines()[0]  # the header says the model moves the mouth
+    heard = [line for line in out.splitlines() if line.startswith("  heard")]
     assert heard and all(line.split("'")[1] in words for line in heard)
 
 

@@ -45,6 +45,14 @@ def test_description_beside_weights(saved):
     assert info["metrics"] == {"top1": 0.5}
     assert info["created"] and info["spikelip_version"]
     assert (meta.parent / info["weights"]).is_file()
+    assert "mouth" not in info  # only when the clips' mouth place was measured (training, adapt)
+
+
+def test_the_learnt_mouth_place_is_kept(saved, tmp_path):
+    net, _ = saved
+    mouth = {"x": 63.7, "y": 66.5, "width": 19.1, "clips": 40, "events": 1000}
+    meta = model.save_checkpoint(net, tmp_path / "m", mouth=mouth)
+    assert model.load_checkpoint(meta).info["mouth"] == mouth
 
 
 def one_line_error(source, fragment):

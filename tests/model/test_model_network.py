@@ -200,3 +200,15 @@ def test_input_pool_equals_a_network_on_coarser_pixels():
     assert_all_layers_active(rec)
     with pytest.raises(SpikeLipError, match="input_pool 3 must divide input_size 88"):
         model.build("small", input_pool=3)
+
+
+def test_input_affine_is_optional_and_checked():
+    """Absent unless set (so a model's config, and its weights digest, stay as they were)."""
+    assert "input_affine" not in model.build("small").config
+    net = model.build("small", input_affine={"scale": 0.9, "dx": 3, "dy": -2})
+    assert net.config["input_affine"] == {"scale": 0.9, "dx": 3.0, "dy": -2.0}
+    for bad in ({"scale": 0, "dx": 0, "dy": 0}, {"scale": 1.0, "dx": 0}, {"scale": float("nan"), "dx": 0, "dy": 0},
+                [1, 0, 0], {"scale": True, "dx": 0, "dy": 0}):
+        with pytest.raises(SpikeLipError, match="input_affine must be") as err:
+            model.build("small", input_affine=bad)
+        assert "\n" not in str(err.value)

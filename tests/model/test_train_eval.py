@@ -120,6 +120,11 @@ def test_fine_tuning_starts_from_the_checkpoint_and_records_it(setup):
     card = json.loads(base.read_text())
     assert card["training"]["epochs"] == 2 and card["training"]["steps"] == 6 and card["training"]["started_from"] is None
     assert card["training"]["recipe"]["lr"] == 3e-3
+    # where the training clips' mouth sits (for adapt): make_data's two uniform patches, x 30-54 and
+    # 70-94 (mean 62, sd sqrt((25^2 - 1) / 12 + 20^2)), y 30-89; most pixels see nothing (floor 0)
+    mouth = card["mouth"]
+    assert mouth["clips"] == 6 and mouth["events"] == 6 * 3000
+    assert abs(mouth["x"] - 62) < 0.6 and abs(mouth["y"] - 59.5) < 0.6 and abs(mouth["width"] - 21.26) < 0.3
     cfg = config(tmp_path, cfg_path, "ft", epochs=1, trained_on="tiny data")
     cfg.model, cfg.lr = str(base), 0.0  # lr 0: the weights must stay those of the checkpoint
     train(cfg)
@@ -259,8 +264,9 @@ def test_bundle_records_the_held_out_evaluation(setup, monkeypatch, capsys):
 
     tmp_path, _ = setup
     monkeypatch.setenv("SPIKELIP_CACHE", str(tmp_path / "cache"))
+    mouth = {"x": 63.0, "y": 66.0, "width": 19.0, "clips": 6, "events": 18000}
     trained = save_checkpoint(build(TINY).eval(), tmp_path / "run" / "model", trained_on="tiny train split",
-                              training={"epochs": 3})
+                              training={"epochs": 3}, mouth=mouth)
     report = tmp_path / "eval.json"
     assert main(["eval", "--model", str(trained), "--data", str(tmp_path / "data"), "--workers", "0",
                  "--json", str(report)]) == 0
@@ -274,6 +280,7 @@ def test_bundle_records_the_held_out_evaluation(setup, monkeypatch, capsys):
     held_out = bundled.info["metrics"]["held_out"]
     assert held_out["top1"] == measured["top1"] and held_out["data"] == "held-out speakers"
     assert bundled.info["trained_on"] == "tiny train split" and bundled.info["training"] == {"epochs": 3}
+    assert bundled.info["mouth"] == mouth  # what adapt moves a user's mouth to
     assert len(list(out.parent.glob("tiny-*-sparse.onnx"))) == 1  # shipped, so no export on first use
     assert len(list(out.parent.glob("tiny-*-sparse-spikes.onnx"))) == 1  # and the window's
 

@@ -1,0 +1,98 @@
+"""Where a set of clips' mouths sit and how wide they are, and the move that puts one set's
+mouth where another's is: a user's camera distance and framing, undone before the model reads.
+
+A model's convolutions learnt one mouth size and place; a user further from or nearer the camera
+shows another (`benchmarks/bench_robustness.py`: a mouth 1.2 x as large costs the bundled model
+7 points). Many clips' events summed into one map average out the words and show the mouth
+itself; its activity centroid and horizontal spread (the mouth's width, which, unlike its height,
+does not change with how far the jaw opens) compared with those of the model's training clips
+give the scale and offset to undo (docs/notes/adapt.md).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from stream.events import SensorSize
+from stream.sources.npy import read_clip
+from stream.transforms import CLIP_SENSOR, Affine
+
+# An estimate outside these bounds is no mouth size a camera gives: the clips are something else.
+SCALE_RANGE = (0.6, 1.7)
+
+
+class MouthPlace(NamedTuple):
+    """The activity centroid (`x`, `y`) and horizontal spread (`width`, a standard deviation) of
+    many clips' events, in clip pixels, the uniform floor (noise, hot pixels spread over many
+    clips) taken off first; `clips` and `events` say how much it rests on."""
+
+    x: float
+    y: float
+    width: float
+    clips: int = 0
+    events: int = 0
+
+    def as_dict(self) -> dict:
+        return {"x": round(self.x, 2), "y": round(self.y, 2), "width": round(self.width, 2),
+                "clips": self.clips, "events": self.events}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> MouthPlace:
+        return cls(float(d["x"]), float(d["y"]), float(d["width"]), int(d.get("clips", 0)), int(d.get("events", 0)))
+
+
+def activity_map(clips: Iterable[np.ndarray], sensor: SensorSize = CLIP_SENSOR) -> tuple[np.ndarray, int]:
+    """Every clip's events counted per pixel into one (H, W) map; returns (map, clips seen)."""
+    counts = np.zeros(sensor.height * sensor.width, np.int64)
+    n = 0
+    for events in clips:
+        n += 1
+        inside = (events["x"] >= 0) & (events["x"] < sensor.width) & (events["y"] >= 0) & (events["y"] < sensor.height)
+        flat = events["y"][inside].astype(np.int64) * sensor.width + events["x"][inside]
+        counts += np.bincount(flat, minlength=counts.size)
+    return counts.reshape(sensor.height, sensor.width), n
+
+
+def mouth_place(counts: np.ndarray, clips: int = 0) -> MouthPlace:
+    """The `MouthPlace` of an activity map. A 3 x 3 median first removes hot pixels (single pixels
+    far busier than any mouth pixel, which would pull the moments); then the median pixel's count
+    (the mouth covers far less than half the clip) is the floor taken off every pixel."""
+    counts = np.asarray(counts, np.float64)
+    smooth = np.median(sliding_window_view(np.pad(counts, 1, mode="edge"), (3, 3)), axis=(-2, -1))
+    weights = np.clip(smooth - np.median(smooth), 0, None)
+    total = weights.sum()
+    if total <= 0:
+        raise ValueError("no activity above the floor: the clips hold no mouth")
+    ys, xs = np.indices(counts.shape)
+    x = float((weights * xs).sum() / total)
+    y = float((weights * ys).sum() / total)
+    width = float(np.sqrt((weights * (xs - x) ** 2).sum() / total))
+    return MouthPlace(x, y, width, clips, int(counts.sum()))
+
+
+def undo_move(seen: MouthPlace, learnt: MouthPlace, sensor: SensorSize = CLIP_SENSOR) -> Affine:
+    """The `Affine` that takes a mouth where it is `seen` to where the model `learnt` it: scaled
+    by learnt / seen width about the clip's centre, then moved so the centroids meet."""
+    k = learnt.width / seen.width
+    cx, cy = (sensor.width - 1) / 2, (sensor.height - 1) / 2
+    return Affine(k, dx=(learnt.x - cx) - k * (seen.x - cx), dy=(learnt.y - cy) - k * (seen.y - cy), sensor=sensor)
+
+
+def place_of_clips(paths: Sequence[Path], transform=None, limit: int = 1000, seed: int = 0) -> MouthPlace:
+    """The `MouthPlace` of up to `limit` clip files spread evenly over `paths`, each clip's events
+    through `transform` (a `stream.transforms` callable) first when one is given."""
+    chosen = list(paths)[:: max(1, math.ceil(len(paths) / limit))]
+    rng = np.random.default_rng(seed)
+
+    def clips():
+        for path in chosen:
+            events, _ = read_clip(path)
+            yield transform(events, rng) if transform is not None else events
+
+    counts, n = activity_map(clips())
+    return mouth_place(counts, n)

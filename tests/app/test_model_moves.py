@@ -1,0 +1,90 @@
+"""An adapted model's input_affine is applied where the stream is cropped: the model is handed
+exactly the frames it would get from events moved beforehand, and a crop that follows the mouth
+keeps only the resizing (it places the mouth itself)."""
+import numpy as np
+import pytest
+import torch
+
+from app.pipeline import Pipeline, model_moves
+from model import Readout
+from stream.events import SensorSize, make_events
+from stream.sources.base import EventSource
+from stream.transforms import Affine
+
+
+class ClipSource(EventSource):
+    """A 128 x 128 clip's events in memory, binned like DVS-Lip clips, in batches of 1,500."""
+
+    sensor = SensorSize(128, 128)
+    binning = "round"
+
+    def __init__(self, events):
+        super().__init__()
+        self.events = events
+
+    def __iter__(self):
+        for k in range(0, len(self.events), 1500):
+            yield self.events[k:k + 1500]
+
+
+class InputRecorder:
+    """Records every input it is stepped with; `config` as a checkpoint's."""
+
+    def __init__(self, config):
+        self.config, self.inputs = config, []
+
+    def initial_state(self, batch_size=1):
+        return None
+
+    def step(self, x, state):
+        self.inputs.append(x.clone())
+        return torch.zeros(1, 2), state
+
+
+def mouth_events(n: int = 30_000, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.sort(rng.integers(0, 800_000, n))
+    x = np.clip(np.rint(rng.normal(64, 16, n)), 0, 127)
+    y = np.clip(np.rint(rng.normal(67, 8, n)), 0, 127)
+    return make_events(t, x, y, rng.integers(0, 2, n))
+
+
+def inputs_of(model, events) -> torch.Tensor:
+    pipeline = Pipeline(ClipSource(events), model, Readout(["a", "b"]), speed=None, segment=False)
+    for _ in pipeline:
+        pass
+    return torch.cat(model.inputs)
+
+
+@pytest.mark.parametrize("affine", [{"scale": 1.0, "dx": 7.0, "dy": -5.0}, {"scale": 0.8, "dx": -3.0, "dy": 4.0}])
+def test_the_model_reads_the_events_moved_as_its_config_says(affine):
+    events = mouth_events()
+    moved = Affine(affine["scale"], dx=affine["dx"], dy=affine["dy"])(events, np.random.default_rng(0))
+    adapted = inputs_of(InputRecorder({"input_affine": affine}), events)
+    plain = inputs_of(InputRecorder({}), moved)
+    assert adapted.shape == plain.shape and adapted.abs().sum() > 0
+    assert torch.equal(adapted, plain)
+    assert not torch.equal(adapted, inputs_of(InputRecorder({}), events))
+
+
+def test_a_following_crop_keeps_only_the_resizing():
+    model = InputRecorder({"input_affine": {"scale": 0.9, "dx": 4.0, "dy": -2.0}})
+    sensor = SensorSize(128, 128)
+    assert model_moves(model, sensor) == Affine(0.9, dx=4.0, dy=-2.0, sensor=sensor)
+    assert model_moves(model, sensor, following=True) == Affine(0.9, sensor=sensor)
+    assert model_moves(InputRecorder({"input_affine": {"scale": 1.0, "dx": 4.0, "dy": 0.0}}), sensor, following=True) is None
+    assert model_moves(InputRecorder({}), sensor) is None
+
+
+def test_the_moves_follow_the_crop_of_the_moment():
+    """The window switches a running pipeline's crop between fixed and following (Auto ROI)."""
+    from stream.mouth_tracker import following_crop
+    from stream.roi import Crop
+
+    model = InputRecorder({"input_affine": {"scale": 0.9, "dx": 4.0, "dy": -2.0}})
+    pipeline = Pipeline(ClipSource(mouth_events(100)), model, Readout(["a", "b"]), speed=None, segment=False)
+    assert pipeline.moves == Affine(0.9, dx=4.0, dy=-2.0)
+    pipeline.crop = following_crop(SensorSize(128, 128))
+    assert pipeline.moves == Affine(0.9)
+    pipeline.crop = Crop(SensorSize(128, 128))
+    assert pipeline.moves == Affine(0.9, dx=4.0, dy=-2.0)
