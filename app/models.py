@@ -57,8 +57,7 @@ def load_model(spec: str | None = None, quiet: bool = False, runtime: str | None
     if spec is None:
         if BUNDLED_MODEL.exists():
             net = build(str(BUNDLED_MODEL)).eval()
-            loaded = _with_runtime(net, runtime, f"{net.name} (bundled)", quiet, spikes)
-            return _with_mouth(_with_boundary(loaded, BUNDLED_MODEL), BUNDLED_MODEL)
+            return _with_boundary(_with_runtime(net, runtime, f"{net.name} (bundled)", quiet, spikes), BUNDLED_MODEL)
         if not quiet:
             print("warning: no bundled model in assets/models; using an untrained `small` network "
                   "(predictions are random)", file=sys.stderr)
@@ -67,19 +66,15 @@ def load_model(spec: str | None = None, quiet: bool = False, runtime: str | None
         with torch.random.fork_rng():
             torch.manual_seed(0)  # the same stand-in every run (and one cached ONNX export)
             net = build("small").eval()
-        loaded = _with_runtime(net, runtime, "small (untrained)", quiet, spikes)
-        loaded.net.mouth = None
-        return loaded
+        return _with_runtime(net, runtime, "small (untrained)", quiet, spikes)
     if str(spec).endswith(".onnx"):
         from model.runtime import OnnxRunner
 
         if runtime not in (None, "onnx", "fastest"):
             raise SpikeLipError(f"{spec}: an ONNX file runs with the onnx runtime only, not {runtime!r}")
         net = OnnxRunner(spec)
-        net.mouth = None  # an export does not say where its training mouths sat
         return _with_moves(LoadedModel(net, net.words, f"{spec} (onnx)", "onnx"))
-    loaded = _with_boundary(_with_runtime(build(spec).eval(), runtime, str(spec), quiet, spikes), spec)
-    return _with_moves(_with_mouth(loaded, spec))
+    return _with_moves(_with_boundary(_with_runtime(build(spec).eval(), runtime, str(spec), quiet, spikes), spec))
 
 
 def _with_moves(loaded: LoadedModel) -> LoadedModel:
@@ -89,22 +84,6 @@ def _with_moves(loaded: LoadedModel) -> LoadedModel:
         return loaded
     return loaded._replace(description=f"{loaded.description}, mouth resized {a['scale']:.2f} x and moved "
                                        f"{a['dx']:+.1f}, {a['dy']:+.1f} px")
-
-
-def _with_mouth(loaded: LoadedModel, spec) -> LoadedModel:
-    """`net.mouth`: where the mouth sat in the checkpoint's training clips (a `MouthPlace`, or None
-    when it does not say): `--roi auto` resizes a user's mouth to its width."""
-    from model.checkpoint import find_checkpoint
-    from model.config import read_json
-    from stream.mouth_place import MouthPlace
-
-    loaded.net.mouth = None
-    try:
-        learnt = read_json(find_checkpoint(spec)).get("mouth")
-    except SpikeLipError:  # a config name: no checkpoint
-        return loaded
-    loaded.net.mouth = MouthPlace.from_dict(learnt) if learnt else None
-    return loaded
 
 
 def _with_boundary(loaded: LoadedModel, spec) -> LoadedModel:

@@ -24,7 +24,6 @@ from stream.binner import CHUNK_BINS, Binner
 from stream.constants import BIN_US, INPUT_SIDE
 from stream.errors import SpikeLipError
 from stream.events import SensorSize
-from stream.mouth_place import SCALE_RANGE, mouth_place
 from stream.pacing import paced, sliced
 from stream.roi import Crop, Roi
 from stream.shedding import LoadShedder
@@ -60,11 +59,6 @@ CATCH_UP_STEPS = 3
 # On finding speech the crop did not see, the pipeline reads this much again through the new crop
 # (the word that showed the mouth began at most a few bins before).
 REREAD_BINS = 24
-# With --roi auto and a model that records its training mouth (and has no input_affine of its own):
-# the mouth's width is found from the crop's activity during words after every SIZE_EVERY_WORDS
-# words, and the events resized to the learnt width; a change under SIZE_DEAD_ZONE is noise.
-SIZE_EVERY_WORDS = 3
-SIZE_DEAD_ZONE = 0.15
 
 
 @dataclass
@@ -119,14 +113,13 @@ class CatchUp:
     logits: list = field(default_factory=list)
 
 
-def model_moves(model, sensor: SensorSize, following: bool = False, size: float = 1.0) -> Affine | None:
+def model_moves(model, sensor: SensorSize, following: bool = False) -> Affine | None:
     """The model's input_affine (an adapted model's: the user's mouth moved and resized to where
     the model learnt it) about the centre of the crop's `sensor`, whose centre the model reads; a
-    crop `following` the mouth already places it, so then only its resizing. Without an
-    input_affine, a following crop resizes by `size` (found from the words heard, `Pipeline`)."""
+    crop `following` the mouth already places it, so then only its resizing."""
     moves = input_affine(getattr(model, "config", {}))  # a stand-in model may have no config
     if moves is None:
-        return Affine(size, sensor=sensor) if following and size != 1 else None
+        return None
     if following:
         return Affine(moves.scale, sensor=sensor) if moves.scale != 1 else None
     return Affine(moves.scale, dx=moves.dx, dy=moves.dy, sensor=sensor)
@@ -187,9 +180,6 @@ class Pipeline:
         self.speed = None if source.live else speed
         self.binner = Binner(self.crop.sensor, bin_us=bin_us, rounding=source.binning)
         self._moves_rng = np.random.default_rng(0)
-        self.size = 1.0  # with --roi auto: the mouth resized by this to the model's learnt width
-        self._speech: np.ndarray | None = None  # the crop's activity during words since `size` last changed
-        self._speech_words = 0
         self.record_spikes = record_spikes
         self.rate = 1.0 if source.realtime else self.speed  # stream seconds per wall second; None = max
         self.shedder = LoadShedder(max_lag_us) if max_lag_us is not None and self.rate else None
@@ -296,35 +286,7 @@ class Pipeline:
     def moves(self) -> Affine | None:
         """How the crop's events are moved for the model (`model_moves`): for the crop of the moment,
         which the window may switch between fixed and following mid-run."""
-        return model_moves(self.model, self.crop.sensor, getattr(self.crop, "tracker", None) is not None, self.size)
-
-    @property
-    def sizing(self) -> bool:
-        """The mouth's size is found from the words heard: a crop that follows the mouth, a model
-        that says how wide its training mouths were and has no input_affine of its own."""
-        return (self.words is not None and getattr(self.crop, "tracker", None) is not None
-                and getattr(self.model, "mouth", None) is not None
-                and input_affine(getattr(self.model, "config", {})) is None)
-
-    def _size_mouth(self, frame: np.ndarray, speaking: bool, committed: bool) -> None:
-        """Sum the crop's activity while a word is spoken; after every SIZE_EVERY_WORDS words, resize
-        the mouth so its width (`stream.mouth_place`, over the words since the last change, which
-        were all read at the present size) is the model's learnt width."""
-        if speaking:
-            counts = frame.sum(0)
-            self._speech = counts if self._speech is None else self._speech + counts
-        if not committed or self._speech is None:
-            return
-        self._speech_words += 1
-        if self._speech_words % SIZE_EVERY_WORDS:
-            return
-        try:
-            seen = mouth_place(self._speech)
-        except ValueError:  # no activity above the floor
-            return
-        size = float(np.clip(self.size * self.model.mouth.width / seen.width, 1 / SCALE_RANGE[1], 1 / SCALE_RANGE[0]))
-        if abs(size / self.size - 1) > SIZE_DEAD_ZONE:
-            self.size, self._speech, self._speech_words = size, None, 0
+        return model_moves(self.model, self.crop.sensor, following=getattr(self.crop, "tracker", None) is not None)
 
     def _crop(self, events: np.ndarray) -> np.ndarray:
         """The crop's events, moved as the model asks."""
@@ -480,8 +442,6 @@ class Pipeline:
         else:
             word = self.words.step(logits[0], events, t_s)
             onset, speaking, level = self.words.onset, self.words.speaking, self.words.level
-            if self.sizing:
-                self._size_mouth(frame, speaking, word is not None)
             self._inputs.append(x)
             if onset and len(self._inputs) == ONSET_BINS:  # else the model restarted within them
                 self._catch_up = CatchUp(self.model.initial_state(batch_size=1), deque(self._inputs))
