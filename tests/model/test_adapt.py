@@ -59,6 +59,29 @@ def test_batchnorm_statistics_are_those_of_the_new_clips(shifted):
     assert not net.training and norm.momentum == 0.1
 
 
+def test_the_mouth_is_moved_only_when_there_is_something_to_go_by(tmp_path):
+    """No learnt mouth in the base checkpoint, or clips whose activity is no mouth-sized patch:
+    one log line, and the clips are read as they are."""
+    from model.adapt import move_mouth
+    from stream.events import make_events
+    from stream.sources.npy import save_clip
+
+    rng = np.random.default_rng(0)
+    n = 5000
+    path = tmp_path / "0.npy"
+    save_clip(path, make_events(np.sort(rng.integers(0, 500_000, n)), rng.normal(64, 8, n).clip(0, 127).round(),
+                                rng.normal(66, 4, n).clip(0, 127).round(), rng.integers(0, 2, n)))
+    learnt = {"x": 63.7, "y": 66.5, "width": 19.0}
+    lines = []
+    net = build("small")
+    assert move_mouth(net, None, [(path, 0)], lines.append) is None and "does not record" in lines[-1]
+    assert move_mouth(net, learnt, [(path, 0)], lines.append) is None and "outside" in lines[-1]  # 8 px: 0.42 x
+    assert "input_affine" not in net.config
+    wide = {**learnt, "width": 9.0}  # the same clip against a model that learnt a narrower mouth
+    record = move_mouth(net, wide, [(path, 0)], lines.append)
+    assert record["input_affine"] == net.config["input_affine"] and 0.75 < 1 / net.config["input_affine"]["scale"] < 1.0
+
+
 def test_a_fifth_of_each_words_takes_is_held_out():
     clips = [("a0", 0), ("a1", 0), ("a2", 0), ("b0", 1), ("c0", 2), ("c1", 2)] + [(f"d{k}", 3) for k in range(10)]
     fit, held = split_takes(clips)
