@@ -82,8 +82,8 @@ def _with_moves(loaded: LoadedModel) -> LoadedModel:
     a = loaded.net.config.get("input_affine")
     if not a:
         return loaded
-    return loaded._replace(description=f"{loaded.description}, mouth resized {a['scale']:.2f} x and moved "
-                                       f"{a['dx']:+.1f}, {a['dy']:+.1f} px")
+    return loaded._replace(description=f"{loaded.description}, mouth resized {a['scale']:.2f} x, turned "
+                                       f"{a.get('rotate_deg', 0.0):+.1f} degrees and moved {a['dx']:+.1f}, {a['dy']:+.1f} px")
 
 
 def _with_boundary(loaded: LoadedModel, spec) -> LoadedModel:

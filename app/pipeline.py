@@ -116,13 +116,14 @@ class CatchUp:
 def model_moves(model, sensor: SensorSize, following: bool = False) -> Affine | None:
     """The model's input_affine (an adapted model's: the user's mouth moved and resized to where
     the model learnt it) about the centre of the crop's `sensor`, whose centre the model reads; a
-    crop `following` the mouth already places it, so then only its resizing."""
+    crop `following` the mouth already places it, so then only its resizing and turn."""
     moves = input_affine(getattr(model, "config", {}))  # a stand-in model may have no config
     if moves is None:
         return None
     if following:
-        return Affine(moves.scale, sensor=sensor) if moves.scale != 1 else None
-    return Affine(moves.scale, dx=moves.dx, dy=moves.dy, sensor=sensor)
+        turns = (moves.scale, moves.rotate_deg) != (1, 0)
+        return Affine(moves.scale, moves.rotate_deg, sensor=sensor) if turns else None
+    return Affine(moves.scale, moves.rotate_deg, moves.dx, moves.dy, sensor=sensor)
 
 
 def freeze_loaded_objects() -> None:

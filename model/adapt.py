@@ -86,9 +86,10 @@ def move_mouth(net: Network, learnt: dict | None, clips: list[tuple[Path, int]],
         log(f"mouth: your clips' activity is {1 / move.scale:.2f} x as wide as the model's mouths, outside "
             f"{SCALE_RANGE[0]}-{SCALE_RANGE[1]}: not a mouth crop? clips read as they are")
         return None
-    net.config["input_affine"] = {"scale": round(move.scale, 4), "dx": round(move.dx, 2), "dy": round(move.dy, 2)}
-    log(f"mouth: {1 / move.scale:.2f} x as wide as the model learnt, centre {seen.x - learnt['x']:+.1f} px right, "
-        f"{seen.y - learnt['y']:+.1f} px down; moved back before every reading")
+    net.config["input_affine"] = {"scale": round(move.scale, 4), "rotate_deg": round(move.rotate_deg, 2),
+                                  "dx": round(move.dx, 2), "dy": round(move.dy, 2)}
+    log(f"mouth: {1 / move.scale:.2f} x as wide as the model learnt, turned {-move.rotate_deg:+.1f} degrees, centre "
+        f"{seen.x - learnt['x']:+.1f} px right, {seen.y - learnt['y']:+.1f} px down; moved back before every reading")
     return {"seen": seen.as_dict(), "input_affine": net.config["input_affine"]}
 
 

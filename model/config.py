@@ -14,7 +14,8 @@ Garner) or gru (ANN); hidden_size, num_layers, bidirectional (offline only); dro
 dropout_backend (between recurrent layers), dropout_readout; alpha_init: initial leak of PLIF
 and SpikGRU currents. Optional, absent unless set: input_affine {"scale", "dx", "dy"}, the move
 that puts a user's mouth where the model learnt it, applied to every clip's events (128 x 128
-clip pixels) before binning (written by `spikelip adapt`, see `stream.mouth_place`).
+clip pixels) before binning (written by `spikelip adapt`, see `stream.mouth_place`); optionally
+also "rotate_deg".
 """
 from __future__ import annotations
 
@@ -131,16 +132,17 @@ def validate(config: dict, source: str = "config") -> dict:
 def input_affine(config: dict) -> Affine | None:
     """The move a model's config asks for on every clip's events before binning, or None."""
     a = config.get("input_affine")
-    return Affine(a["scale"], dx=a["dx"], dy=a["dy"]) if a else None
+    return Affine(a["scale"], rotate_deg=a.get("rotate_deg", 0.0), dx=a["dx"], dy=a["dy"]) if a else None
 
 
 def _input_affine(value, source: str) -> dict:
-    """{"scale" > 0, "dx", "dy"} as floats, or a one-line error."""
-    ok = isinstance(value, dict) and set(value) == {"scale", "dx", "dy"} and all(
+    """{"scale" > 0, "dx", "dy"[, "rotate_deg"]} as floats, or a one-line error."""
+    ok = isinstance(value, dict) and {"scale", "dx", "dy"} <= set(value) <= {"scale", "dx", "dy", "rotate_deg"} and all(
         isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in value.values())
     if not ok or value["scale"] <= 0:
-        raise SpikeLipError(f"{source}: input_affine must be {{\"scale\": > 0, \"dx\": px, \"dy\": px}}, not {value!r}")
-    return {k: float(value[k]) for k in ("scale", "dx", "dy")}
+        raise SpikeLipError(f"{source}: input_affine must be {{\"scale\": > 0, \"dx\": px, \"dy\": px"
+                            f"[, \"rotate_deg\": degrees]}}, not {value!r}")
+    return {k: float(v) for k, v in value.items()}
 
 
 def default_words(num_classes: int) -> list[str]:

@@ -4,9 +4,9 @@ mouth where another's is: a user's camera distance and framing, undone before th
 A model's convolutions learnt one mouth size and place; a user further from or nearer the camera
 shows another (`benchmarks/bench_robustness.py`: a mouth 1.2 x as large costs the bundled model
 7 points). Many clips' events summed into one map average out the words and show the mouth
-itself; its activity centroid and horizontal spread (the mouth's width, which, unlike its height,
-does not change with how far the jaw opens) compared with those of the model's training clips
-give the scale and offset to undo (docs/notes/adapt.md).
+itself; its activity centroid and horizontal spread along its long axis (the mouth's width, which, unlike
+its height, does not change with how far the jaw opens) and that axis's angle, compared with
+those of the model's training clips, give the scale, turn and offset to undo (docs/notes/adapt.md).
 """
 from __future__ import annotations
 
@@ -24,26 +24,34 @@ from stream.transforms import CLIP_SENSOR, Affine
 
 # An estimate outside these bounds is no mouth size a camera gives: the clips are something else.
 SCALE_RANGE = (0.6, 1.7)
+# A mouth turned further than this is no head tilt a user reads at: the axis found is not the lips'.
+MAX_TURN_DEG = 30.0
+# SynthLip speakers' own mouths are tilted by up to 7 degrees (sd 4.5 over the 10 speakers of
+# bench_roi_auto's sentences) and the model reads them all: a smaller turn is left as it is.
+MIN_TURN_DEG = 5.0
 
 
 class MouthPlace(NamedTuple):
-    """The activity centroid (`x`, `y`) and horizontal spread (`width`, a standard deviation) of
-    many clips' events, in clip pixels, the uniform floor (noise, hot pixels spread over many
-    clips) taken off first; `clips` and `events` say how much it rests on."""
+    """The activity centroid (`x`, `y`), the spread along the long axis (`width`, a standard
+    deviation) and that axis's angle (`angle`, degrees, clockwise on the image: y points down) of
+    many clips' events, in clip pixels, hot pixels and the uniform floor (noise) taken off first;
+    `clips` and `events` say how much it rests on."""
 
     x: float
     y: float
     width: float
+    angle: float = 0.0
     clips: int = 0
     events: int = 0
 
     def as_dict(self) -> dict:
         return {"x": round(self.x, 2), "y": round(self.y, 2), "width": round(self.width, 2),
-                "clips": self.clips, "events": self.events}
+                "angle": round(self.angle, 2), "clips": self.clips, "events": self.events}
 
     @classmethod
     def from_dict(cls, d: dict) -> MouthPlace:
-        return cls(float(d["x"]), float(d["y"]), float(d["width"]), int(d.get("clips", 0)), int(d.get("events", 0)))
+        return cls(float(d["x"]), float(d["y"]), float(d["width"]), float(d.get("angle", 0.0)),
+                   int(d.get("clips", 0)), int(d.get("events", 0)))
 
 
 def activity_map(clips: Iterable[np.ndarray], sensor: SensorSize = CLIP_SENSOR) -> tuple[np.ndarray, int]:
@@ -71,16 +79,25 @@ def mouth_place(counts: np.ndarray, clips: int = 0) -> MouthPlace:
     ys, xs = np.indices(counts.shape)
     x = float((weights * xs).sum() / total)
     y = float((weights * ys).sum() / total)
-    width = float(np.sqrt((weights * (xs - x) ** 2).sum() / total))
-    return MouthPlace(x, y, width, clips, int(counts.sum()))
+    cxx, cyy, cxy = ((weights * a * b).sum() / total for a, b in
+                     ((xs - x, xs - x), (ys - y, ys - y), (xs - x, ys - y)))
+    major = (cxx + cyy) / 2 + np.hypot((cxx - cyy) / 2, cxy)  # the covariance's larger eigenvalue
+    angle = float(np.degrees(0.5 * np.arctan2(2 * cxy, cxx - cyy)))
+    return MouthPlace(x, y, float(np.sqrt(major)), angle, clips, int(counts.sum()))
 
 
 def undo_move(seen: MouthPlace, learnt: MouthPlace, sensor: SensorSize = CLIP_SENSOR) -> Affine:
     """The `Affine` that takes a mouth where it is `seen` to where the model `learnt` it: scaled
-    by learnt / seen width about the clip's centre, then moved so the centroids meet."""
+    by learnt / seen width and turned by the angles' difference (none under MIN_TURN_DEG, at most
+    MAX_TURN_DEG) about the clip's centre, then moved so the centroids meet."""
     k = learnt.width / seen.width
+    turn = float(np.clip(learnt.angle - seen.angle, -MAX_TURN_DEG, MAX_TURN_DEG))
+    turn = turn if abs(turn) >= MIN_TURN_DEG else 0.0
     cx, cy = (sensor.width - 1) / 2, (sensor.height - 1) / 2
-    return Affine(k, dx=(learnt.x - cx) - k * (seen.x - cx), dy=(learnt.y - cy) - k * (seen.y - cy), sensor=sensor)
+    c, s = k * np.cos(np.radians(turn)), k * np.sin(np.radians(turn))
+    u, v = seen.x - cx, seen.y - cy
+    return Affine(k, rotate_deg=turn, dx=float(learnt.x - cx - (c * u - s * v)),
+                  dy=float(learnt.y - cy - (s * u + c * v)), sensor=sensor)
 
 
 def place_of_clips(paths: Sequence[Path], transform=None, limit: int = 1000, seed: int = 0) -> MouthPlace:

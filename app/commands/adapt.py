@@ -26,7 +26,7 @@ def add_arguments(p) -> None:
                    help="what is fine-tuned after BatchNorm statistics are re-estimated on your clips: nothing (bn), "
                         "the readout, the recurrent layers and readout (backend, default), or all")
     p.add_argument("--mouth-move", action=argparse.BooleanOptionalAction, default=True,
-                   help="first move and resize the mouth in your clips to where the model learnt it, and every "
+                   help="first move, turn and resize the mouth in your clips to where the model learnt it, and every "
                         "reading with the new model the same way (default); --no-mouth-move reads them as they are")
     p.add_argument("--batch-size", type=positive_int, default=16, metavar="N", help="clips per step (default 16)")
     p.add_argument("--lr", type=positive_float, default=1e-3,

@@ -56,10 +56,11 @@ def inputs_of(model, events) -> torch.Tensor:
     return torch.cat(model.inputs)
 
 
-@pytest.mark.parametrize("affine", [{"scale": 1.0, "dx": 7.0, "dy": -5.0}, {"scale": 0.8, "dx": -3.0, "dy": 4.0}])
+@pytest.mark.parametrize("affine", [{"scale": 1.0, "dx": 7.0, "dy": -5.0},
+                                    {"scale": 0.8, "dx": -3.0, "dy": 4.0, "rotate_deg": -9.0}])
 def test_the_model_reads_the_events_moved_as_its_config_says(affine):
     events = mouth_events()
-    moved = Affine(affine["scale"], dx=affine["dx"], dy=affine["dy"])(events, np.random.default_rng(0))
+    moved = Affine(affine["scale"], affine.get("rotate_deg", 0.0), affine["dx"], affine["dy"])(events, np.random.default_rng(0))
     adapted = inputs_of(InputRecorder({"input_affine": affine}), events)
     plain = inputs_of(InputRecorder({}), moved)
     assert adapted.shape == plain.shape and adapted.abs().sum() > 0
@@ -72,6 +73,8 @@ def test_a_following_crop_keeps_only_the_resizing():
     sensor = SensorSize(128, 128)
     assert model_moves(model, sensor) == Affine(0.9, dx=4.0, dy=-2.0, sensor=sensor)
     assert model_moves(model, sensor, following=True) == Affine(0.9, sensor=sensor)
+    turned = InputRecorder({"input_affine": {"scale": 1.0, "dx": 4.0, "dy": 0.0, "rotate_deg": 5.0}})
+    assert model_moves(turned, sensor, following=True) == Affine(1.0, 5.0, sensor=sensor)
     assert model_moves(InputRecorder({"input_affine": {"scale": 1.0, "dx": 4.0, "dy": 0.0}}), sensor, following=True) is None
     assert model_moves(InputRecorder({}), sensor) is None
 
@@ -88,3 +91,19 @@ def test_the_moves_follow_the_crop_of_the_moment():
     assert pipeline.moves == Affine(0.9)
     pipeline.crop = Crop(SensorSize(128, 128))
     assert pipeline.moves == Affine(0.9, dx=4.0, dy=-2.0)
+
+
+def test_an_onnx_export_carries_the_move(tmp_path):
+    """`spikelip export` of an adapted model: the runner reads the move from the export's config,
+    so every command that steps it moves the mouth the same way."""
+    from app.models import load_model
+    from model import build
+    from model.onnx_export import export_onnx
+
+    affine = {"scale": 0.9, "dx": -2.0, "dy": 1.5, "rotate_deg": 4.0}
+    path = tmp_path / "adapted.onnx"
+    export_onnx(build("small", input_affine=affine).eval(), path)
+    loaded = load_model(str(path), quiet=True)
+    assert loaded.net.config["input_affine"] == affine
+    assert model_moves(loaded.net, SensorSize(128, 128)) == Affine(0.9, 4.0, -2.0, 1.5)
+    assert "mouth resized 0.90 x, turned +4.0 degrees and moved -2.0, +1.5 px" in loaded.description

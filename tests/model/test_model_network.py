@@ -207,8 +207,10 @@ def test_input_affine_is_optional_and_checked():
     assert "input_affine" not in model.build("small").config
     net = model.build("small", input_affine={"scale": 0.9, "dx": 3, "dy": -2})
     assert net.config["input_affine"] == {"scale": 0.9, "dx": 3.0, "dy": -2.0}
+    turned = model.build("small", input_affine={"scale": 1, "dx": 0, "dy": 0, "rotate_deg": -8})
+    assert turned.config["input_affine"]["rotate_deg"] == -8.0
     for bad in ({"scale": 0, "dx": 0, "dy": 0}, {"scale": 1.0, "dx": 0}, {"scale": float("nan"), "dx": 0, "dy": 0},
-                [1, 0, 0], {"scale": True, "dx": 0, "dy": 0}):
+                [1, 0, 0], {"scale": True, "dx": 0, "dy": 0}, {"scale": 1, "dx": 0, "dy": 0, "turn": 3}):
         with pytest.raises(SpikeLipError, match="input_affine must be") as err:
             model.build("small", input_affine=bad)
         assert "\n" not in str(err.value)
