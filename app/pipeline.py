@@ -293,7 +293,7 @@ class Pipeline:
         """The crop's events, moved as the model asks."""
         events = self.crop(events)
         moves = self.moves
-        return moves(events, self._moves_rng) if moves is not None and len(events) else events
+        return moves(events, self._moves_rng) if moves is not None else events
 
     def _see_frames(self, tracker, upto_us: int) -> None:
         """Hand the tracker the APS frames up to stream time `upto_us` (a source hands out a

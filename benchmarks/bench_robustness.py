@@ -24,7 +24,8 @@ from app.models import BUNDLED_MODEL, load_model  # noqa: E402
 from benchmarks.common import write_result  # noqa: E402
 from model.data import DvsLipDataset, clip_events  # noqa: E402
 from model.evaluate import evaluate  # noqa: E402
-from model.checkpoint import find_checkpoint, load_checkpoint  # noqa: E402
+from model.checkpoint import find_checkpoint  # noqa: E402
+from model.config import read_json  # noqa: E402
 from stream.mouth_place import MouthPlace, place_of_clips, undo_move  # noqa: E402
 from stream.sources.npy import list_clips  # noqa: E402
 from stream.transforms import SHIFTS, Compose  # noqa: E402
@@ -66,7 +67,7 @@ def main() -> None:
     print(f"robustness of {description} on {args.data}/test", flush=True)
     calibrate = None
     if args.calibrate:
-        learnt = load_checkpoint(find_checkpoint(args.model or BUNDLED_MODEL)).info["mouth"]
+        learnt = read_json(find_checkpoint(args.model or BUNDLED_MODEL))["mouth"]  # the weights are loaded already
         calibrate = ([path for path, _ in list_clips(args.calibrate, "train", words)], MouthPlace.from_dict(learnt))
         description += f", mouth moved back as found on {args.calibrate}"
     table = robustness(net, words, args.data, seed=args.seed, workers=args.workers, calibrate=calibrate)

@@ -4,7 +4,7 @@ mouth where another's is: a user's camera distance and framing, undone before th
 A model's convolutions learnt one mouth size and place; a user further from or nearer the camera
 shows another (`benchmarks/bench_robustness.py`: a mouth 1.2 x as large costs the bundled model
 7 points). Many clips' events summed into one map average out the words and show the mouth
-itself; its activity centroid and horizontal spread along its long axis (the mouth's width, which, unlike
+itself; its activity centroid, its spread along its long axis (the mouth's width, which, unlike
 its height, does not change with how far the jaw opens) and that axis's angle, compared with
 those of the model's training clips, give the scale, turn and offset to undo (docs/notes/adapt.md).
 """
