@@ -491,9 +491,12 @@ class AdaptProgress:
 
     def log(self, line: str) -> None:
         self.line = line
-        if line.startswith("epoch "):
+        if line.startswith("epoch "):  # "epoch 0: ..." or "epoch 3 of 40: ..."
+            words = line.split()
             try:
-                self.epoch = int(line.split()[1].rstrip(":"))
+                self.epoch = int(words[1].rstrip(":"))
+                if words[2] == "of":
+                    self.max_epochs = int(words[3].rstrip(":"))
             except (IndexError, ValueError):
                 pass
 

@@ -9,13 +9,15 @@ A few clips per word cannot retrain a network, so adaptation changes little and 
 3. BatchNorm statistics re-estimated on the user's clips (a new camera changes event density
    and spread more than anything else);
 4. the chosen layers fine-tuned (`METHODS`) on four fifths of each word's takes (all but one
-   of 3), keeping the epoch that scores best on the others, within a time budget.
+   of 3), each take also seen cropped, flipped and zoomed (`views`), with a learning rate that
+   decays to zero within the time budget; the others decide whether that beat no fine-tuning.
 The method and its defaults were chosen by measurement (docs/notes/adapt.md).
 """
 from __future__ import annotations
 
 import copy
 import math
+import random
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -49,6 +51,7 @@ class AdaptConfig:
     lr: float = 1e-3
     batch_size: int = 16
     max_epochs: int = 60
+    views: int = 3  # augmented copies of each take fine-tuning sees, besides the take as it is
     seed: int = 0
     workers: int = 2
     progress: bool = True
@@ -165,6 +168,19 @@ def frontend_features(net: Network, dataset, cfg: AdaptConfig) -> torch.utils.da
     return torch.utils.data.TensorDataset(torch.cat(feats), torch.cat(spans), torch.cat(labels))
 
 
+class Views(torch.utils.data.Dataset):
+    """Each take as one of its views (the take as it is, augmented copies), a new draw every time."""
+
+    def __init__(self, views: list[torch.utils.data.Dataset]):
+        self.views = views
+
+    def __len__(self) -> int:
+        return len(self.views[0])
+
+    def __getitem__(self, i: int):
+        return self.views[int(torch.randint(len(self.views), ()))][i]
+
+
 def _logits(net: Network, batch, cached: bool):
     """(logits, spans, labels) of a batch of clips, or of their cached frontend features."""
     if cached:
@@ -203,19 +219,29 @@ def _train_mode(net: Network) -> None:
             m.eval()
 
 
+def cosine_lr(lr: float, epoch: int, epochs: int) -> float:
+    """The learning rate of `epoch` (1-based) of `epochs`: `lr` first, decaying to near zero by the
+    last, so that the weights the run ends with are settled rather than one noisy step."""
+    return lr * 0.5 * (1 + math.cos(math.pi * (epoch - 1) / epochs))
+
+
 def fine_tune(net: Network, fit, held, cached: bool, cfg: AdaptConfig, deadline: float, log) -> dict:
-    """Adam on `trainable(net, cfg.method)`, an epoch at a time until `deadline` (perf_counter) or
-    `max_epochs`; keeps the weights of the epoch with the best held-out top-1 (then lowest loss)."""
+    """Adam on `trainable(net, cfg.method)` for `max_epochs`, or as many as the epochs' mean time
+    says fit before `deadline` (perf_counter), at a `cosine_lr`; keeps the last epoch's weights
+    unless the held-out takes score the weights before fine-tuning better (top-1, then loss)."""
     params = trainable(net, cfg.method)
     optimizer = torch.optim.Adam(params, lr=cfg.lr)
-    best = (_held_out(net, held, cached, cfg), 0, copy.deepcopy(net.state_dict()))
-    log(f"epoch 0: held-out takes top-1 {best[0][0]:.1%}")
-    history, epoch_s = [], 0.0
+    start = _held_out(net, held, cached, cfg)
+    untuned = copy.deepcopy(net.state_dict())
+    log(f"epoch 0: held-out takes top-1 {start[0]:.1%}")
+    history, epochs, score, epoch_s, started = [], cfg.max_epochs, start, 0.0, time.perf_counter()
     loader = torch.utils.data.DataLoader(fit, batch_size=cfg.batch_size, shuffle=True,
                                          num_workers=0 if cached else cfg.workers, drop_last=len(fit) > cfg.batch_size)
     for epoch in range(1, cfg.max_epochs + 1):
-        if time.perf_counter() + epoch_s > deadline:
+        if epoch > epochs or time.perf_counter() + epoch_s > deadline:
             break
+        for group in optimizer.param_groups:
+            group["lr"] = cosine_lr(cfg.lr, epoch, epochs)
         t0 = time.perf_counter()
         _train_mode(net)
         losses = []
@@ -228,16 +254,20 @@ def fine_tune(net: Network, fit, held, cached: bool, cfg: AdaptConfig, deadline:
             losses.append(loss.item())
         score = _held_out(net, held, cached, cfg)
         epoch_s = time.perf_counter() - t0
-        history.append({"epoch": epoch, "loss": round(float(np.mean(losses)), 4),
+        mean_s = (time.perf_counter() - started) / epoch  # the schedule's length: what the budget leaves room for
+        epochs = int(max(epoch, min(cfg.max_epochs, epoch + (deadline - time.perf_counter()) / mean_s)))
+        history.append({"epoch": epoch, "lr": float(f"{optimizer.param_groups[0]['lr']:.3g}"), "loss": round(float(np.mean(losses)), 4),
                         "held_out_top1": round(score[0], 4), "seconds": round(epoch_s, 1)})
-        log(f"epoch {epoch}: loss {np.mean(losses):.3f}, held-out takes top-1 {score[0]:.1%} ({epoch_s:.1f} s)")
-        if score > best[0]:
-            best = (score, epoch, copy.deepcopy(net.state_dict()))
-    net.load_state_dict(best[2])
+        log(f"epoch {epoch} of {epochs}: loss {np.mean(losses):.3f}, held-out takes top-1 {score[0]:.1%} ({epoch_s:.1f} s)")
+    kept = len(history) if history and score >= start else 0
+    if not kept:
+        net.load_state_dict(untuned)
+        if history:
+            log(f"kept the model before fine-tuning: the held-out takes read it better ({start[0]:.1%} against {score[0]:.1%})")
     net.eval()
     for p in net.parameters():
         p.requires_grad_(True)
-    return {"epochs": len(history), "best_epoch": best[1], "history": history}
+    return {"epochs": len(history), "best_epoch": kept, "history": history}
 
 
 def adapt(cfg: AdaptConfig, log=print) -> dict:
@@ -245,6 +275,7 @@ def adapt(cfg: AdaptConfig, log=print) -> dict:
     t_start = time.perf_counter()
     deadline = t_start + cfg.minutes * 60
     torch.manual_seed(cfg.seed)
+    random.seed(cfg.seed)  # the views' crops and flips when read in this process
     data = Path(cfg.data)
     words = folder_words(data)
     clips = list_clips(data, "train", words)
@@ -262,8 +293,8 @@ def adapt(cfg: AdaptConfig, log=print) -> dict:
     net = with_words(net, words)
     has_test = (data / "test").is_dir()
 
-    def clips_of(split: str, transform):
-        return DvsLipDataset(data, split, words, transform, event_transform=clip_events(net.config), seed=0)
+    def clips_of(split: str, transform, seed: int | None = 0):
+        return DvsLipDataset(data, split, words, transform, event_transform=clip_events(net.config), seed=seed)
 
     before = _score(net, clips_of("test", eval_transform()), cfg) if has_test else None
     if before:
@@ -279,6 +310,11 @@ def adapt(cfg: AdaptConfig, log=print) -> dict:
         if cached:
             features = frontend_features(net, plain, cfg)
             fit_set, held_set = (torch.utils.data.Subset(features, idx) for idx in (fit, held))
+            if cfg.views:
+                t0 = time.perf_counter()
+                augmented = torch.utils.data.Subset(clips_of("train", train_transform(temporal_augment=False), None), fit)
+                fit_set = Views([fit_set] + [frontend_features(net, augmented, cfg) for _ in range(cfg.views)])
+                log(f"{cfg.views} cropped, flipped and zoomed copies of {len(fit)} takes in {time.perf_counter() - t0:.0f} s")
         else:  # the paper's crop and flip on every pass
             augmented = clips_of("train", train_transform(spatial_augment=False, temporal_augment=False))
             fit_set, held_set = torch.utils.data.Subset(augmented, fit), torch.utils.data.Subset(plain, held)

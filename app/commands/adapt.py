@@ -28,9 +28,12 @@ def add_arguments(p) -> None:
     p.add_argument("--mouth-move", action=argparse.BooleanOptionalAction, default=True,
                    help="first move, turn and resize the mouth in your clips to where the model learnt it, and every "
                         "reading with the new model the same way (default); --no-mouth-move reads them as they are")
+    p.add_argument("--views", type=non_negative_int, default=3, metavar="N",
+                   help="augmented copies (cropped, flipped, zoomed) of each take that fine-tuning also sees; 0 = the "
+                        "takes as they are (default 3)")
     p.add_argument("--batch-size", type=positive_int, default=16, metavar="N", help="clips per step (default 16)")
     p.add_argument("--lr", type=positive_float, default=1e-3,
-                   help="Adam learning rate (default 1e-3)")
+                   help="Adam's learning rate at the start; it decays to zero by the budget's end (default 1e-3)")
     p.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
     p.add_argument("--workers", type=non_negative_int, default=2, metavar="N",
                    help="data loader processes (default 2)")
@@ -38,7 +41,7 @@ def add_arguments(p) -> None:
 
 def run(args) -> int:
     cfg = AdaptConfig(data=args.data, out=args.out, model=args.model or str(BUNDLED_MODEL), minutes=args.minutes,
-                      method=args.method, lr=args.lr, batch_size=args.batch_size, seed=args.seed, workers=args.workers,
+                      method=args.method, lr=args.lr, batch_size=args.batch_size, views=args.views, seed=args.seed, workers=args.workers,
                       progress=sys.stderr.isatty(), move_mouth=args.mouth_move)
     result = adapt(cfg, log=lambda line: print(line, flush=True))
     print(f"use it: spikelip replay --model {result['path']}")

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from app.cli import main
-from app.enroll import POST_S, PRE_S, Cutter, Enrolment, read_words
+from app.enroll import POST_S, PRE_S, AdaptProgress, Cutter, Enrolment, read_words
 from app.segment import Word
 from enrol_helpers import check_clips, sentence, takes
 from stream.constants import BIN_S, BIN_US
@@ -250,6 +250,18 @@ def test_adapt_runs_right_after_and_makes_a_model_of_the_words(tmp_path, six_wor
     net = build(str(run / "model.json"))
     assert net.words == ["million", "several", "water"]
     assert f"use it: spikelip replay --model {run / 'model.json'}" in out
+
+
+def test_adapt_progress_follows_the_epochs_and_their_planned_number():
+    progress = AdaptProgress(minutes=1000, max_epochs=60)
+    progress.log("epoch 0: held-out takes top-1 11.0%")
+    assert progress.fraction < 0.01
+    progress.log("epoch 10 of 40: loss 0.300, held-out takes top-1 90.0% (2.0 s)")  # the budget's plan
+    assert progress.fraction == pytest.approx(0.25, abs=0.01)
+    progress.log("kept the model before fine-tuning: ...")
+    assert progress.epoch == 10 and progress.line.startswith("kept")
+    progress.done = True
+    assert progress.fraction == 1.0
 
 
 def _start(args):

@@ -1,5 +1,6 @@
 """`spikelip adapt`: a shifted toy set gets better, new words round-trip, bad folders are one line."""
 import json
+import time
 
 import numpy as np
 import pytest
@@ -8,7 +9,8 @@ import torch
 from app.cli import main
 from app.models import BUNDLED_MODEL
 from model import build
-from model.adapt import AdaptConfig, adapt, recalibrate_batchnorm, split_takes, with_words
+from model.adapt import (AdaptConfig, Views, adapt, cosine_lr, fine_tune, recalibrate_batchnorm, split_takes,
+                         with_words)
 from model.data import DvsLipDataset, eval_transform
 from stream.synthlip import generate_dataset, generate_sentence
 from stream.transforms import Affine, BackgroundNoise, Compose, DropEvents, shift_folder
@@ -113,15 +115,63 @@ def test_a_tiny_adapt_run_improves_a_shifted_toy_set(shifted, tmp_path):
     assert round(json.loads(report.read_text())["top1"], 4) == m["after"]["top1"]
 
 
-@pytest.mark.slow
-def test_fine_tuning_keeps_the_best_epoch_on_the_held_out_takes(shifted, tmp_path):
-    result = adapt(AdaptConfig(data=str(shifted), out=str(tmp_path / "run"), model=str(BUNDLED_MODEL),
-                               method="readout", lr=1e-2,
-                               minutes=1, max_epochs=3, workers=0, progress=False), log=lambda line: None)
-    record = result["adapt"]
-    assert record["epochs"] == 3 and len(record["history"]) == 3 and record["held_out_takes"] == len(WORDS)
-    scores = [0.0] + [h["held_out_top1"] for h in record["history"]]
-    assert scores[record["best_epoch"]] == max(scores[1:] + [scores[record["best_epoch"]]])
+def test_the_learning_rate_decays_as_torchs_cosine_annealing():
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1e-3)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=7)
+    for epoch in range(1, 8):
+        assert cosine_lr(1e-3, epoch, 7) == pytest.approx(opt.param_groups[0]["lr"])
+        opt.step()
+        schedule.step()
+    assert cosine_lr(1e-3, 7, 7) < 1e-4
+
+
+def test_views_draw_each_take_from_every_view():
+    views = Views([torch.utils.data.TensorDataset(torch.full((4, 1), float(v))) for v in range(3)])
+    assert len(views) == 4
+    seen = {float(views[2][0]) for _ in range(100)}
+    assert seen == {0.0, 1.0, 2.0}
+
+
+def _toy_features(words, labels=None):
+    """(features, spans, labels) of two words whose frontend features differ in which half spikes,
+    labelled `labels` (default: `words`)."""
+    f = torch.zeros(len(words), 20, 64)
+    for i, w in enumerate(words):
+        f[i, :, 32 * w : 32 * (w + 1)] = (torch.rand(20, 32) < 0.5).float()
+    return torch.utils.data.TensorDataset(f, torch.tensor([[0, 19]] * len(words)), torch.tensor(labels or words))
+
+
+@pytest.mark.parametrize("held_agree", [True, False])
+def test_fine_tuning_is_kept_only_when_the_held_out_takes_read_it_better(held_agree):
+    torch.manual_seed(0)
+    net = with_words(build(str(BUNDLED_MODEL)), ["yes", "no"])  # new words: their readout starts at zero
+    labels = [0, 1] * 8
+    fit = _toy_features(labels)
+    held = _toy_features(labels, None if held_agree else [1 - y for y in labels])  # disagreeing: fine-tuning misleads
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    cfg = AdaptConfig(data="-", out="-", model="-", method="readout", lr=1e-2, max_epochs=4, batch_size=4,
+                      workers=0, progress=False)
+    record = fine_tune(net, fit, held, True, cfg, deadline=float("inf"), log=lambda line: None)
+    assert record["epochs"] == 4 and [h["epoch"] for h in record["history"]] == [1, 2, 3, 4]
+    assert [h["lr"] for h in record["history"]] == [float(f"{cosine_lr(1e-2, e, 4):.3g}") for e in range(1, 5)]
+    changed = not torch.equal(net.readout.weight, before["readout.weight"])
+    if held_agree:
+        assert record["best_epoch"] == 4 and changed and record["history"][-1]["held_out_top1"] == 1.0
+    else:
+        assert record["best_epoch"] == 0 and not changed
+        assert all(torch.equal(v, before[k]) for k, v in net.state_dict().items())
+
+
+def test_fine_tuning_fits_its_schedule_to_the_time_budget():
+    torch.manual_seed(0)
+    net = with_words(build(str(BUNDLED_MODEL)), ["yes", "no"])
+    toy = _toy_features([0, 1] * 8)
+    cfg = AdaptConfig(data="-", out="-", model="-", method="readout", max_epochs=1000, workers=0, progress=False)
+    lines = []
+    record = fine_tune(net, toy, toy, True, cfg, deadline=time.perf_counter() + 3, log=lines.append)
+    assert 1 <= record["epochs"] < 1000
+    assert record["history"][-1]["lr"] < record["history"][0]["lr"] == 1e-3  # the schedule shrank to the budget
+    assert lines[-1].startswith(f"epoch {record['epochs']} of ")
 
 
 @pytest.mark.slow
