@@ -456,18 +456,23 @@ def adapt(runs: list[tuple[str, dict]]) -> str:
     return "\n\n".join(out)
 
 
-def new_words(d: dict) -> str:
-    rows = [[r["views"], r["seed"], pct(r["before"]), pct(r["after"]["top1"]), pct(r["after"].get("accuracy_100ms_after_end")),
-             f"{r['best_epoch']} of {r['epochs']}", f(r["seconds"], 0)] for r in d["runs"]]
-    means = "; ".join(f"{v} views: mean {pct(s['top1_mean'])} ({pct(s['top1_min'])}-{pct(s['top1_max'])})"
-                      for v, s in d["summary"].items())
-    return "\n\n".join([
-        "### New words, no recordings",
-        (f"`spikelip adapt` with its defaults on {d['train_clips']:,} synthesised takes of "
-         f"{', '.join(d['words'])} (train speakers), scored on {d['test_clips']:,} takes of test speakers; "
-         f"\"views\": the augmented copies of each take fine-tuning also sees (`--views`). {means}."),
-        table(["views", "seed", "before", "top-1", "top-1 100 ms after the end", "epoch kept", "seconds"], rows),
-        source(d, d["command"])])
+def new_words(runs: list[tuple[str, dict]]) -> str:
+    """One table per result (results/new_words*.json): how many takes a word, with and without the copies."""
+    out = ["### New words, no recordings",
+           ("`spikelip adapt` with its defaults on synthesised takes of words the model does not know "
+            "(train speakers), scored on takes of test speakers; \"views\": the augmented copies of each take "
+            "fine-tuning also sees (`--views`).")]
+    for _, d in runs:
+        rows = [[r["views"], r["seed"], pct(r["before"]), pct(r["after"]["top1"]),
+                 pct(r["after"].get("accuracy_100ms_after_end")), f"{r['best_epoch']} of {r['epochs']}",
+                 f(r["seconds"], 0)] for r in d["runs"]]
+        means = "; ".join(f"{v} views: mean {pct(s['top1_mean'])} ({pct(s['top1_min'])}-{pct(s['top1_max'])})"
+                          for v, s in d["summary"].items())
+        out += [(f"**{d['train_clips'] // len(d['words'])} takes a word** ({d['train_clips']:,} of "
+                 f"{', '.join(d['words'])}), {d['test_clips']:,} test clips. {means}."),
+                table(["views", "seed", "before", "top-1", "top-1 100 ms after the end", "epoch kept", "seconds"], rows),
+                source(d, d["command"])]
+    return "\n\n".join(out)
 
 
 def roi_auto(d: dict) -> str:
@@ -644,7 +649,7 @@ SECTIONS = [
 RENDER = {"model_step": model_step, "runtime": runtime, "latency": latency, "window": window, "onnx_threads": onnx_threads,
           "idle": idle, "int8": int8, "binning": binning, "aedat4": aedat4, "synth": synth, "fuzz": fuzz,
           "segmenter": segmenter, "boundaries": boundaries, "sentences": sentences, "readouts": readouts, "trainability": trainability,
-          "roi_auto": roi_auto, "new_words": new_words}
+          "roi_auto": roi_auto}
 
 
 def load(results: Path) -> dict[str, dict]:
@@ -668,6 +673,12 @@ def render(results: Path = RESULTS) -> str:
                 runs = sorted(((k, v) for k, v in data.items() if k.startswith("adapt")), key=lambda kv: kv[0] != "adapt")
                 if runs:
                     out.append(adapt(runs))
+                    done.update(k for k, _ in runs)
+            elif name == "new_words":
+                runs = sorted(((k, v) for k, v in data.items() if k.startswith("new_words")),
+                              key=lambda kv: -kv[1]["train_clips"])
+                if runs:
+                    out.append(new_words(runs))
                     done.update(k for k, _ in runs)
             elif name == "soak":
                 soaks = sorted(((k, v) for k, v in data.items() if k.startswith("soak-")),

@@ -32,7 +32,8 @@ RUNS = {
         ADAPT + ["--shift", "mouth 1.4 x, moved 12 px left and 8 px down, 30 % lost", "--name", "adapt-far-nearer"],
         ADAPT + ["--shift", "mouth 0.7 x, moved 6 px right, 10 % noise", "--name", "adapt-far-further"],
     ],
-    "bench_new_words.py": [["--seeds", "0,1,2", "--views", "3,0"]],
+    "bench_new_words.py": [["--seeds", "0,1,2", "--views", "3,0"]] + [
+        ["--clips-per-word", str(n), "--seeds", "0,1,2", "--views", "3,0", "--name", f"new_words-{n}-takes"] for n in (3, 10)],
 }
 
 
