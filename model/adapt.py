@@ -260,10 +260,11 @@ def fine_tune(net: Network, fit, held, cached: bool, cfg: AdaptConfig, deadline:
                         "held_out_top1": round(score[0], 4), "seconds": round(epoch_s, 1)})
         log(f"epoch {epoch} of {epochs}: loss {np.mean(losses):.3f}, held-out takes top-1 {score[0]:.1%} ({epoch_s:.1f} s)")
     kept = len(history) if history and score >= start else 0
-    if not kept:
+    if not history:
+        log("no fine-tuning: the time budget (--minutes) was spent before it; the model before it is kept")
+    elif not kept:
         net.load_state_dict(untuned)
-        if history:
-            log(f"kept the model before fine-tuning: the held-out takes read it better ({start[0]:.1%} against {score[0]:.1%})")
+        log(f"kept the model before fine-tuning: the held-out takes read it better ({start[0]:.1%} against {score[0]:.1%})")
     net.eval()
     for p in net.parameters():
         p.requires_grad_(True)

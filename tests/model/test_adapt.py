@@ -172,6 +172,9 @@ def test_fine_tuning_fits_its_schedule_to_the_time_budget():
     assert 1 <= record["epochs"] < 1000
     assert record["history"][-1]["lr"] < record["history"][0]["lr"] == 1e-3  # the schedule shrank to the budget
     assert lines[-1].startswith(f"epoch {record['epochs']} of ")
+    lines.clear()
+    record = fine_tune(net, toy, toy, True, cfg, deadline=time.perf_counter() - 1, log=lines.append)
+    assert record["epochs"] == 0 and record["best_epoch"] == 0 and "time budget" in lines[-1]
 
 
 @pytest.mark.slow
