@@ -54,6 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "0.4-2.5; a fidgeting user moves 5-10)")
     parser.add_argument("--mouth", default=None, metavar="X,Y", type=_point(non_negative=True),
                         help="sentence mode: where the mouth is on the 346 x 260 sensor, pixels >= 0 (default its centre)")
+    parser.add_argument("--mouth-scale", type=Number(float, low=0.5, high=2.0), default=1.0, metavar="X",
+                        help="sentence modes: the face's size on the sensor against SynthLip clips', 0.5-2 "
+                             "(default 1; 1.3 is a camera nearer the face)")
     parser.add_argument("--drift", default=None, metavar="DX,DY", type=_point(non_negative=False),
                         help="sentence mode: pixels the head moves, steadily, over the recording (default 0,0)")
 
@@ -67,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
         raise SpikeLipError("--out is for sentence mode: add --sentence \"WORD WORD ...\", "
                             "or give OUT_DIR for a dataset")
     for option, value in (("--pause", args.pause), ("--mouth", args.mouth), ("--drift", args.drift),
-                          ("--rate", None if args.rate == 1.0 else args.rate), ("--head-motion", args.head_motion)):
+                          ("--rate", None if args.rate == 1.0 else args.rate), ("--head-motion", args.head_motion),
+                          ("--mouth-scale", None if args.mouth_scale == 1.0 else args.mouth_scale)):
         if value is not None:
             raise SpikeLipError(f"{option} is for sentence mode (--sentence \"WORD WORD ...\" --out FILE.aedat4): "
                                 "a dataset's clips are 128 x 128 crops of one word each")
@@ -98,7 +102,7 @@ def _sentence(args: argparse.Namespace) -> int:
 
     doc = generate_sentence(args.sentence, args.out, args.seed, pause_s=args.pause or PAUSE_S,
                             mouth=args.mouth, drift_px=args.drift or (0.0, 0.0), rate=args.rate,
-                            head_motion_px=args.head_motion)
+                            head_motion_px=args.head_motion, mouth_scale=args.mouth_scale)
     words = ", ".join(f"{w['word']} {(w['start_us'] - doc['t_start_us']) / 1e6:.2f}-"
                       f"{(w['end_us'] - doc['t_start_us']) / 1e6:.2f} s" for w in doc["words"])
     print(f"wrote {args.out} ({doc['events']} events, {(doc['t_end_us'] - doc['t_start_us']) / 1e6:.1f} s, "
@@ -118,7 +122,8 @@ def _sentences(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     docs = generate_sentences(args.out_dir, args.sentences, args.seed, args.words_per_sentence, words=args.words,
                               workers=args.workers, pause_s=args.pause or PAUSE_S, rate=args.rate,
-                              head_motion_px=args.head_motion, mouth=args.mouth, drift_px=args.drift or (0.0, 0.0))
+                              head_motion_px=args.head_motion, mouth=args.mouth, drift_px=args.drift or (0.0, 0.0),
+                              mouth_scale=args.mouth_scale)
     seconds = sum((d["t_end_us"] - d["t_start_us"]) / 1e6 for d in docs)
     print(f"wrote {len(docs)} sentence recordings to {args.out_dir} ({sum(len(d['words']) for d in docs)} words, "
           f"{seconds:.0f} s of speech and rest) in {time.perf_counter() - start:.1f} s")

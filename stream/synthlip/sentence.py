@@ -46,15 +46,16 @@ def _movement_px(params: np.ndarray, rest: np.ndarray, half_width: float, apertu
 def generate_sentence(words, out_path, seed: int, sensor: SensorSize = SensorSize(346, 260),
                       speaker_id: int | None = None, pause_s: tuple[float, float] = PAUSE_S,
                     mouth: tuple[float, float] | None = None, drift_px: tuple[float, float] = (0.0, 0.0),
-                    rate: float = 1.0, head_motion_px: float | None = None) -> dict:
+                    rate: float = 1.0, head_motion_px: float | None = None, mouth_scale: float = 1.0) -> dict:
     """Write one sentence of `words` (a list or a space-separated string) to `out_path` (AEDAT4).
 
     The rest between two words lasts uniformly `pause_s` seconds (long pauses test how the app
     waits at rest). `mouth` is the mouth's place (x, y) on the sensor (default its centre);
     `drift_px` the head's steady motion over the recording. `rate` scales the speaker's speaking
     rate (1.3: fast speech); `head_motion_px` sets the amplitude of the head's wandering (default
-    the session's, 0.4-2.5 px; a fidgeting user moves 5-10). Returns the ground truth that is also
-    written to the `.json` beside it.
+    the session's, 0.4-2.5 px; a fidgeting user moves 5-10); `mouth_scale` the face's size on the
+    sensor against the clips' (1.3: a camera nearer the face). Returns the ground truth that is
+    also written to the `.json` beside it.
     """
     if isinstance(words, str):
         words = words.split()
@@ -81,8 +82,8 @@ def generate_sentence(words, out_path, seed: int, sensor: SensorSize = SensorSiz
     sid = SENTENCE_SPEAKER_BASE if speaker_id is None else int(speaker_id)
     speaker = make_speaker(seed, sid)
     session = make_session(rng, speaker)
-    if rate != 1.0 or head_motion_px is not None:
-        session = replace(session, rate=session.rate * float(rate),
+    if rate != 1.0 or head_motion_px is not None or mouth_scale != 1.0:
+        session = replace(session, rate=session.rate * float(rate), scale=session.scale * float(mouth_scale),
                           head_amp_px=session.head_amp_px if head_motion_px is None else float(head_motion_px))
     rest = rest_vector(speaker)
     t = float(rng.uniform(0.4, 0.7))

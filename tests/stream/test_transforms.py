@@ -47,11 +47,22 @@ def test_scaling_up_spreads_a_mouth_over_its_larger_area():
     x, y = rng.integers(44, 84, n), rng.integers(54, 74, n)  # a 40 x 20 px mouth at the centre
     events = make_events(np.sort(rng.integers(0, 10**6, n)), x, y, rng.integers(0, 2, n))
     out = Affine(1.5)(events, rng)
-    assert len(out) == n  # nothing left the sensor
     assert np.ptp(out["x"]) == pytest.approx(1.5 * np.ptp(x), abs=2)
     assert np.ptp(out["y"]) == pytest.approx(1.5 * np.ptp(y), abs=2)
     covered = len(np.unique(out["y"].astype(int) * 128 + out["x"]))
     assert covered > 0.9 * (1.5 * 40) * (1.5 * 20)  # no grid of holes
+
+
+@given(st.floats(0.5, 1.7), st.integers(0, 2**31))
+def test_a_resized_mouth_fires_in_proportion_to_its_area(scale, seed):
+    """A mouth k x as large covers k^2 as many pixels, each as busy: k^2 as many events."""
+    rng = np.random.default_rng(seed)
+    n = 40_000
+    x, y = rng.integers(54, 74, n), rng.integers(59, 69, n)  # 20 x 10 px: stays on the sensor at 1.7 x
+    events = make_events(np.sort(rng.integers(0, 10**6, n)), x, y, rng.integers(0, 2, n))
+    out = Affine(scale)(events, rng)
+    assert len(out) == pytest.approx(scale**2 * n, rel=0.05)  # > 5 binomial sd
+    valid(out)
 
 
 def test_a_quarter_turn_maps_the_axes():

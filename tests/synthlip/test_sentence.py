@@ -92,9 +92,11 @@ def test_synth_sentences_makes_a_set_for_the_boundary_head(tmp_path, capsys):
     slow = generate_sentence("water million", tmp_path / "a.aedat4", seed=3)
     fast = generate_sentence("water million", tmp_path / "b.aedat4", seed=3, rate=1.5)
     fidget = generate_sentence("water million", tmp_path / "c.aedat4", seed=3, head_motion_px=8.0)
+    near = generate_sentence("water million", tmp_path / "d.aedat4", seed=3, mouth_scale=1.3)
     length = [sum(w["end_us"] - w["start_us"] for w in d["words"]) for d in (slow, fast)]
     assert length[1] < 0.8 * length[0]
     assert fidget["events"] > 1.3 * slow["events"]
+    assert near["events"] == pytest.approx(1.3**2 * slow["events"], rel=0.15)  # a nearer face: more pixels fire
 
 
 def test_sentence_set_options_are_for_sentence_modes(tmp_path, capsys):
@@ -102,5 +104,7 @@ def test_sentence_set_options_are_for_sentence_modes(tmp_path, capsys):
 
     assert main(["synth", str(tmp_path / "d"), "--clips-per-word", "1", "--head-motion", "5"]) == 2
     assert "--head-motion is for sentence mode" in capsys.readouterr().err
+    assert main(["synth", str(tmp_path / "d"), "--clips-per-word", "1", "--mouth-scale", "1.3"]) == 2
+    assert "--mouth-scale is for sentence mode" in capsys.readouterr().err
     assert main(["synth", "--sentences", "2"]) == 2
     assert "needs OUT_DIR" in capsys.readouterr().err
