@@ -1,6 +1,7 @@
 """Which model a command runs: the bundled checkpoint by default, or a name, config or file."""
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -57,7 +58,8 @@ def load_model(spec: str | None = None, quiet: bool = False, runtime: str | None
     if spec is None:
         if BUNDLED_MODEL.exists():
             net = build(str(BUNDLED_MODEL)).eval()
-            return _with_boundary(_with_runtime(net, runtime, f"{net.name} (bundled)", quiet, spikes), BUNDLED_MODEL)
+            loaded = _with_runtime(net, runtime, f"{net.name} (bundled)", quiet, spikes)
+            return _with_mouth(_with_boundary(loaded, BUNDLED_MODEL), BUNDLED_MODEL)
         if not quiet:
             print("warning: no bundled model in assets/models; using an untrained `small` network "
                   "(predictions are random)", file=sys.stderr)
@@ -74,7 +76,8 @@ def load_model(spec: str | None = None, quiet: bool = False, runtime: str | None
             raise SpikeLipError(f"{spec}: an ONNX file runs with the onnx runtime only, not {runtime!r}")
         net = OnnxRunner(spec)
         return _with_moves(LoadedModel(net, net.words, f"{spec} (onnx)", "onnx"))
-    return _with_moves(_with_boundary(_with_runtime(build(spec).eval(), runtime, str(spec), quiet, spikes), spec))
+    loaded = _with_runtime(build(spec).eval(), runtime, str(spec), quiet, spikes)
+    return _with_moves(_with_mouth(_with_boundary(loaded, spec), spec))
 
 
 def _with_moves(loaded: LoadedModel) -> LoadedModel:
@@ -84,6 +87,21 @@ def _with_moves(loaded: LoadedModel) -> LoadedModel:
         return loaded
     return loaded._replace(description=f"{loaded.description}, mouth resized {a['scale']:.2f} x, turned "
                                        f"{a.get('rotate_deg', 0.0):+.1f} degrees and moved {a['dx']:+.1f}, {a['dy']:+.1f} px")
+
+
+def _with_mouth(loaded: LoadedModel, spec) -> LoadedModel:
+    """Where the mouths the model learnt from sat (the checkpoint's "mouth", as `net.mouth`): a
+    crop that follows the mouth resizes a speaker's mouth to that width (`Pipeline.resize`)."""
+    from model.checkpoint import find_checkpoint
+
+    loaded.net.mouth = None
+    try:
+        info = json.loads(find_checkpoint(spec).read_text())
+    except (SpikeLipError, OSError, ValueError):  # a config name or file: no training mouths
+        return loaded
+    mouth = info.get("mouth") if isinstance(info, dict) else None
+    loaded.net.mouth = mouth if isinstance(mouth, dict) and mouth.get("width") else None
+    return loaded
 
 
 def _with_boundary(loaded: LoadedModel, spec) -> LoadedModel:

@@ -275,7 +275,12 @@ class Pipeline:
                 self._history.append((index, piece))
                 while self._history[0][0] < index - REREAD_BINS:
                     self._history.popleft()
-            bins = self.binner.push(self._crop(piece))
+                cropped = self.crop(piece)
+                if self.words is not None and self.crop.size is not None:
+                    self.crop.size.see(cropped, index)
+                bins = self.binner.push(self._for_model(cropped))
+            else:
+                bins = self.binner.push(self._crop(piece))
             yield bins, time.perf_counter() - t0
         if tracker is not None and now_us is not None:
             self._see_frames(tracker, now_us)
@@ -286,12 +291,29 @@ class Pipeline:
     @property
     def moves(self) -> Affine | None:
         """How the crop's events are moved for the model (`model_moves`): for the crop of the moment,
-        which the window may switch between fixed and following mid-run."""
-        return model_moves(self.model, self.crop.sensor, following=getattr(self.crop, "tracker", None) is not None)
+        which the window may switch between fixed and following mid-run. A following crop of a
+        model not adapted to the user resizes the mouth to the width the model learnt, once the
+        words read show it (`resize`)."""
+        following = getattr(self.crop, "tracker", None) is not None
+        if following and input_affine(getattr(self.model, "config", {})) is None:
+            k = self.resize
+            return Affine(k, sensor=self.crop.sensor) if k is not None else None
+        return model_moves(self.model, self.crop.sensor, following=following)
+
+    @property
+    def resize(self) -> float | None:
+        """The factor a following crop resizes the mouth by (`stream.mouth_size`): None before it
+        has read enough words, with a fixed crop, or for a model that does not record the width
+        of its training mouths."""
+        learnt = getattr(self.model, "mouth", None)
+        size = getattr(self.crop, "size", None)
+        return size.resize_to(float(learnt["width"])) if learnt and size is not None else None
 
     def _crop(self, events: np.ndarray) -> np.ndarray:
         """The crop's events, moved as the model asks."""
-        events = self.crop(events)
+        return self._for_model(self.crop(events))
+
+    def _for_model(self, events: np.ndarray) -> np.ndarray:
         moves = self.moves
         return moves(events, self._moves_rng) if moves is not None else events
 
@@ -466,6 +488,10 @@ class Pipeline:
                     at_us = math.ceil(float(self.binner.bin_start_us(index + 2)))
                     self._moved = (at_us, self.crop.roi)
                     self.crop.move(target, at_us)
+            if (size := self.crop.size) is not None:
+                size.step(index, speaking)
+                if word is not None:  # the mouth's width is measured again: the next bins are resized by it
+                    size.word_read()
         top5 = self.readout.top(5)
         self.steps += 1
         if self.words is not None:

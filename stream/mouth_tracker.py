@@ -19,6 +19,7 @@ import numpy as np
 
 from stream.constants import BIN_US, MOUTH_SIDE
 from stream.events import SensorSize
+from stream.mouth_size import MouthSize
 from stream.roi import Crop, Roi
 
 CELL = 4  # pixels per side of an activity cell
@@ -186,14 +187,17 @@ class MouthTracker:
 
 
 class FollowingCrop(Crop):
-    """A crop whose ROI the pipeline moves with `tracker` (`--roi auto`); it starts centred on
-    the sensor (or on `start`)."""
+    """A crop whose ROI the pipeline moves with `tracker` (`--roi auto`), and whose mouth's width
+    `size` learns from the words read (None: `sized` off, the mouth read as it comes); it starts
+    centred on the sensor (or on `start`)."""
 
-    def __init__(self, sensor: SensorSize, scale: int = 1, start: Roi | None = None, finder=None) -> None:
+    def __init__(self, sensor: SensorSize, scale: int = 1, start: Roi | None = None, finder=None,
+                 sized: bool = True) -> None:
         side = MOUTH_SIDE * scale
         centre = (start.x + start.w / 2, start.y + start.h / 2) if start is not None else None
         self.tracker = MouthTracker(sensor, side, centre, finder=finder)
         super().__init__(sensor, roi=self.tracker.roi, scale=scale)
+        self.size = MouthSize(self.sensor) if sized else None
 
 
 def following_crop(sensor: SensorSize, scale: int = 1, frames: bool = False, start: Roi | None = None) -> FollowingCrop:

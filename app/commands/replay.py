@@ -125,7 +125,9 @@ def run_headless(path: Path, args) -> int:
                   f"events ({pipeline.events_dropped / pipeline.events_in:.1%}) to catch up, so the words read may "
                   "differ from a full read; --speed 0 reads every event")
         if (tracker := getattr(crop, "tracker", None)) is not None:
-            print(f"ROI auto: moved {tracker.moves} time{'s' * (tracker.moves != 1)}, ends at {crop.roi}")
+            k = pipeline.resize
+            size = f"; the mouth resized {k:.2f} x to the width the model learnt" if k is not None else ""
+            print(f"ROI auto: moved {tracker.moves} time{'s' * (tracker.moves != 1)}, ends at {crop.roi}{size}")
         if pipeline.binner.skipped_bins:
             b = pipeline.binner
             print(f"warning: {path}: skipped {b.skipped_bins:,} empty bins ({b.skipped_bins * b.bin_us / 1e6:,.1f} s) "

@@ -20,6 +20,7 @@ from stream.mouth_tracker import FollowingCrop
 from stream.roi import Crop, Roi
 from stream.sources import open_file
 from stream.synthlip import generate_sentence
+from stream.transforms import Affine
 
 WORDS = "water leaders price"
 MOUTH, DRIFT = (255.0, 178.0), (15.0, 10.0)
@@ -107,6 +108,42 @@ def test_replay_roi_auto_from_the_command_line(sentences, capsys):
     out = capsys.readouterr().out
     assert "ROI auto: moved" in out
     assert [line for line in out.splitlines() if line.startswith("heard: ")] == heard  # as the centred one
+
+
+def test_a_nearer_face_is_resized_to_the_width_the_model_learnt(tmp_path):
+    """The same sentence with the face 1.3 x as large on the sensor (a camera nearer): once three
+    words were read, the crop's mouth is resized by about 1 / 1.3 of what the original's is, so the
+    model sees both at the width it learnt."""
+    said = "water leaders price about"
+    paths = {k: tmp_path / f"{k}.aedat4" for k in (1.0, 1.3)}
+    for k, path in paths.items():
+        generate_sentence(said, path, seed=6, mouth_scale=k)
+    net, words, _, _ = load_model(None, runtime="torch", quiet=True)
+    assert net.mouth["width"] > 0  # the bundled checkpoint records its training mouths' width
+    resize = {}
+    for k, path in paths.items():
+        with open_file(path) as source:
+            pipeline = Pipeline(source, net, Readout(words), crop=FollowingCrop(source.sensor), speed=None)
+            sizes = [pipeline.resize for _ in pipeline]
+        assert sizes[0] is None and sizes[-1] is not None  # known once words were read, not before
+        assert pipeline.moves == Affine(sizes[-1], sensor=pipeline.crop.sensor)
+        resize[k] = sizes[-1]
+    # The lips' activity grows a little less than the face (SynthLip's blur and head motion do not
+    # scale): over 20 ten-word sentences it was 1.24 x as wide (sd 0.03) for a face 1.3 x as large.
+    assert 1.12 < resize[1.0] / resize[1.3] < 1.35
+
+
+def test_no_resize_without_a_learnt_width_or_with_an_adapted_models_own(sentences):
+    _, moved = sentences
+    with open_file(moved) as source:
+        pipeline = Pipeline(source, ZeroModel(), Readout(["a", "b"]), crop=FollowingCrop(source.sensor), speed=None)
+        list(pipeline)
+    assert pipeline.crop.size.place is not None and pipeline.resize is None and pipeline.moves is None
+    adapted = ZeroModel()
+    adapted.config = {"input_affine": {"scale": 0.9, "dx": 4.0, "dy": -2.0}}
+    adapted.mouth = {"width": 19.0}
+    pipeline.model = adapted  # the user's own move, found on their clips, wins
+    assert pipeline.moves == Affine(0.9, sensor=pipeline.crop.sensor)
 
 
 def test_commands_that_cut_a_fixed_region_refuse_auto(tmp_path, sentences):

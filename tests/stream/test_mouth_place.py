@@ -50,7 +50,7 @@ def test_uniform_noise_is_taken_off_as_the_floor():
 
 def test_hot_pixels_do_not_pull_the_place():
     """A clip's hot pixels (here 40 clips' worth, each with 4 at 200 Hz for 10 s) are single pixels
-    far busier than the mouth: the 3 x 3 median removes them."""
+    far busier than the mouth: each is replaced by its 3 x 3 median."""
     rng = np.random.default_rng(3)
     clean = [blob(64, 66, 15, n=20_000, seed=k) for k in range(40)]
     hot = [HotPixels(4)(np.concatenate([e, make_events([10_000_000], [0], [0], [1])]), rng) for e in clean]
