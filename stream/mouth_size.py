@@ -14,6 +14,10 @@ from stream.events import SensorSize
 from stream.mouth_place import SCALE_RANGE, MouthPlace, mouth_place
 
 MIN_WORDS = 3  # words read before the width is trusted: one word's activity is a part of the mouth
+# Mouths up to this factor wider or narrower than the model learnt are read as they are: the model
+# learnt from speakers that differ so much (SynthLip sentence speakers' widths spread by 11 %, sd),
+# and resizing them too cost words (docs/notes/roi-auto.md#the-mouths-size).
+SPREAD = 1.15
 
 
 class MouthSize:
@@ -61,9 +65,12 @@ class MouthSize:
                 pass
 
     def resize_to(self, learnt_width: float) -> float | None:
-        """The factor that makes the mouth seen as wide as `learnt_width`; None before a width is
-        known or when the mouth seen is no mouth size a camera gives (SCALE_RANGE)."""
+        """The factor that makes the mouth seen as wide as `learnt_width`; None (read as it is)
+        before a width is known, within SPREAD of it, or when the mouth seen is no mouth size a
+        camera gives (SCALE_RANGE)."""
         if self.place is None or self.place.width <= 0:
             return None
         ratio = self.place.width / learnt_width
-        return 1.0 / ratio if SCALE_RANGE[0] <= ratio <= SCALE_RANGE[1] else None
+        if 1 / SPREAD <= ratio <= SPREAD or not SCALE_RANGE[0] <= ratio <= SCALE_RANGE[1]:
+            return None
+        return 1.0 / ratio

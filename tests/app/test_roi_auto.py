@@ -16,6 +16,7 @@ from app.cli import main
 from app.models import load_model
 from app.pipeline import Pipeline
 from model import Readout
+from stream.mouth_size import SPREAD
 from stream.mouth_tracker import FollowingCrop
 from stream.roi import Crop, Roi
 from stream.sources import open_file
@@ -111,26 +112,32 @@ def test_replay_roi_auto_from_the_command_line(sentences, capsys):
 
 
 def test_a_nearer_face_is_resized_to_the_width_the_model_learnt(tmp_path):
-    """The same sentence with the face 1.3 x as large on the sensor (a camera nearer): once three
-    words were read, the crop's mouth is resized by about 1 / 1.3 of what the original's is, so the
-    model sees both at the width it learnt."""
+    """The same sentence with the face 1.3 and 1.6 x as large on the sensor (a camera nearer): once
+    three words were read, the crop's mouth is measured about 1.3 x as wide as the original's, and
+    is resized to the width the model learnt when it is beyond the speakers' own spread."""
     said = "water leaders price about"
-    paths = {k: tmp_path / f"{k}.aedat4" for k in (1.0, 1.3)}
+    paths = {k: tmp_path / f"{k}.aedat4" for k in (1.0, 1.3, 1.6)}
     for k, path in paths.items():
         generate_sentence(said, path, seed=6, mouth_scale=k)
     net, words, _, _ = load_model(None, runtime="torch", quiet=True)
     assert net.mouth["width"] > 0  # the bundled checkpoint records its training mouths' width
-    resize = {}
+    width = {}
     for k, path in paths.items():
         with open_file(path) as source:
             pipeline = Pipeline(source, net, Readout(words), crop=FollowingCrop(source.sensor), speed=None)
-            sizes = [pipeline.resize for _ in pipeline]
-        assert sizes[0] is None and sizes[-1] is not None  # known once words were read, not before
-        assert pipeline.moves == Affine(sizes[-1], sensor=pipeline.crop.sensor)
-        resize[k] = sizes[-1]
+            sizes = [(pipeline.crop.size.place, pipeline.resize) for _ in pipeline]
+        assert sizes[0] == (None, None)  # nothing is known before words were read
+        width[k] = sizes[-1][0].width
+        ratio = width[k] / net.mouth["width"]
+        if 1 / SPREAD <= ratio <= SPREAD:  # within the speakers' own spread: read as it is
+            assert sizes[-1][1] is None and pipeline.moves is None
+        else:
+            assert sizes[-1][1] == pytest.approx(1 / ratio)
+            assert pipeline.moves == Affine(1 / ratio, sensor=pipeline.crop.sensor)
+    assert width[1.6] / net.mouth["width"] > SPREAD  # a face this near is resized
     # The lips' activity grows a little less than the face (SynthLip's blur and head motion do not
     # scale): over 20 ten-word sentences it was 1.24 x as wide (sd 0.03) for a face 1.3 x as large.
-    assert 1.12 < resize[1.0] / resize[1.3] < 1.35
+    assert 1.12 < width[1.3] / width[1.0] < 1.35
 
 
 def test_no_resize_without_a_learnt_width_or_with_an_adapted_models_own(sentences):
