@@ -85,6 +85,7 @@ class StepResult:
     reread: bool = False  # the crop moved onto speech it had missed; the last bins were read again through it
     revised: Word | None = None  # the last committed word, read on after its commit: another word (same span) replaces it
     reread_onset: bool = False  # from this bin the word is read by a fresh state that read its start again
+    resize: float | None = None  # a following crop resizes the mouth by this for the model (`Pipeline.resize`)
 
     @property
     def latency_ms(self) -> float:
@@ -529,6 +530,7 @@ class Pipeline:
             reread=reread,
             revised=revised,
             reread_onset=reread_onset,
+            resize=self.resize,
         )
         result.t_published = time.perf_counter()
         return result, state

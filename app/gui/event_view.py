@@ -51,6 +51,7 @@ class EventView(QtWidgets.QWidget):
         self.plot.addItem(self.roi_label)
         self.roi_item: pg.ROI | None = None
         self._shown: Crop | None = None  # the crop drawn
+        self._resize: float | None = None  # and the mouth's resize (Auto)
 
         self.decay_slider = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
         self.decay_slider.setRange(0, 95)
@@ -109,25 +110,27 @@ class EventView(QtWidgets.QWidget):
         self.auto_box.setChecked(on)
         self.auto_box.blockSignals(blocked)
 
-    def show_roi(self, roi: Roi) -> None:
-        """The ROI moved by itself (Auto): draw it there, same size."""
-        if self.roi_item is None or self._shown is None or self._shown.roi == roi:
+    def show_roi(self, roi: Roi, resize: float | None = None) -> None:
+        """The ROI moved or resized the mouth by itself (Auto): draw it there, same size."""
+        if self.roi_item is None or self._shown is None or (self._shown.roi, self._resize) == (roi, resize):
             return
         crop = Crop(self.sensor, roi=roi, scale=self._shown.scale)
-        self.show_crop(crop)
+        self.show_crop(crop, resize)
 
-    def show_crop(self, crop: Crop) -> None:
-        """Draw the ROI and, inside it, the centred 88 x 88 of the binned frame."""
-        self._shown = crop
+    def show_crop(self, crop: Crop, resize: float | None = None) -> None:
+        """Draw the ROI and, inside it, the part the network reads: the centred 88 x 88 of the binned
+        frame, or of the mouth resized `resize` x about the ROI's centre (88 / resize ROI pixels)."""
+        self._shown, self._resize = crop, resize
         r, s = crop.roi, crop.scale
         if self.roi_item is not None:
             self.roi_item.setPos((r.x, r.y), update=False, finish=False)
             self.roi_item.setSize((r.w, r.h), update=True, finish=False)
         w, h = crop.sensor.width, crop.sensor.height
-        side_x, side_y = min(INPUT_SIDE, w), min(INPUT_SIDE, h)
-        left, top = (w - side_x) // 2, (h - side_y) // 2
+        read_x, read_y = min(INPUT_SIDE, w), min(INPUT_SIDE, h)
+        side_x, side_y = read_x / (resize or 1.0), read_y / (resize or 1.0)
+        left, top = (w - read_x) // 2 + (read_x - side_x) / 2, (h - read_y) // 2 + (read_y - side_y) / 2
         self.crop_box.setRect(QtCore.QRectF(r.x + left * s, r.y + top * s, side_x * s, side_y * s))
-        self.roi_label.setText(f"ROI {r.w}×{r.h}" + (f" ÷{s}" if s > 1 else ""))
+        self.roi_label.setText(f"ROI {r.w}×{r.h}" + (f" ÷{s}" if s > 1 else "") + (f", mouth ×{resize:.2f}" if resize else ""))
         self._place_labels()
 
     def set_decay(self, decay: float) -> None:

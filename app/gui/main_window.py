@@ -436,7 +436,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._steps_since_paint += 1
         self.event_view.add(m.raw, 1)
         if m.roi is not None:
-            self.event_view.show_roi(m.roi)
+            self.event_view.show_roi(m.roi, m.resize)
         self.raster.add(m.layers)
         self.stats.add_step(m.timings_ms, m.events)
         if m.revised is not None:

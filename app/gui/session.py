@@ -57,6 +57,7 @@ class Step:
     onset: bool = False  # a word began at this bin (the Enrol panel cuts takes with these)
     roi: Roi | None = None  # where the crop was for this bin (it moves with Auto)
     revised: Word | None = None  # the last committed word, read again as another word (it replaces it)
+    resize: float | None = None  # Auto resizes the mouth by this for the model
 
 
 @dataclass
@@ -205,6 +206,7 @@ class Session:
             onset=r.onset,
             roi=r.roi,
             revised=r.revised,
+            resize=r.resize,
         )
 
     def _layers(self, spikes: dict) -> dict[str, tuple[float, np.ndarray, int]]:
