@@ -315,6 +315,22 @@ def test_dragged_roi_snaps_to_what_the_model_reads():
     assert snap_roi(0, 0, 900, SensorSize(640, 480)) == Roi(0, 0, 384, 384)
 
 
+def test_the_event_view_shows_what_an_auto_resize_makes_the_network_read(qtbot):
+    from app.gui.event_view import EventView
+    from stream.roi import Crop
+
+    view = EventView()
+    qtbot.addWidget(view)
+    sensor = SensorSize(346, 260)
+    view.configure(sensor, Crop(sensor, Roi(10, 20, 128, 128)), editable=False)
+    rect = view.crop_box.rect()
+    assert (rect.x(), rect.y(), rect.width()) == (30, 40, 88) and view.roi_label.toPlainText() == "ROI 128×128"
+    view.show_roi(Roi(10, 20, 128, 128), 0.8)  # a near face: its mouth shrunk 0.8 x for the network
+    rect = view.crop_box.rect()
+    assert rect.width() == pytest.approx(110) and rect.x() == pytest.approx(10 + 64 - 55)  # centred on the ROI
+    assert view.roi_label.toPlainText() == "ROI 128×128, mouth ×0.80"
+
+
 @pytest.mark.slow
 def test_dvs_lip_folder_clip_is_judged_against_its_word(qtbot, window, tmp_path):
     rng = np.random.default_rng(0)
