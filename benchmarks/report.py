@@ -506,16 +506,17 @@ def roi_auto(d: dict) -> str:
 def mouth_size(d: dict) -> str:
     crops = list(next(iter(d["faces"].values())))
     rows = [[f"{face} x"] + [f"{pct(r[c]['accuracy'])} ({r[c]['right']} of {r[c]['words']})" for c in crops]
-            + [f"{d['resize'][face]['mean']:.2f} x (sd {d['resize'][face]['sd']:.2f})" if d["resize"].get(face) else "-"]
+            + [f"{d['resize'][face]['sentences']} of {len(d['seeds'])}, by {d['resize'][face]['mean']:.2f} x "
+               f"(sd {d['resize'][face]['sd']:.2f})" if d["resize"].get(face) else "none"]
             for face, r in d["faces"].items()]
     return "\n\n".join([
         "### The mouth's size",
         (f"`--roi auto` on a face nearer or further from the camera: {len(d['seeds'])} SynthLip sentences of 10 words "
          f"(each of the 100 words {len(d['seeds']) // 10} times), rendered with the face 1, 1.3 and 0.75 x as large "
          f"(`synth --mouth-scale`), read through the fixed centred crop and through `--roi auto` with its resizing "
-         f"off and on; the last column is the resize it ended with (the model learnt a mouth "
-         f"{d['learnt_width_px']:.1f} px wide)."),
-        table(["face on the sensor"] + crops + ["resized by"], rows),
+         f"off and on. A mouth within 1.15 x of the width the model learnt ({d['learnt_width_px']:.1f} px) is read "
+         f"as it is; the last column says how many sentences ended resized, and by how much."),
+        table(["face on the sensor"] + crops + ["sentences resized"], rows),
         source(d, d["command"]),
     ])
 
