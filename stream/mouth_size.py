@@ -2,7 +2,7 @@
 it to the width the model learnt, as a camera nearer or further from the face needs.
 
 A crop that follows the mouth places it but keeps its size; a face 1.3 x as large on the sensor
-costs the bundled model about 8 points (docs/notes/roi-auto.md). The crop's events during the
+then costs the bundled model 6 points (`benchmarks/bench_mouth_size.py`). The crop's events during the
 words read so far are summed into one map (words average out, the mouth stays) and measured as
 `stream.mouth_place` measures a user's clips for `spikelip adapt`.
 """
