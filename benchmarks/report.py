@@ -669,6 +669,14 @@ RENDER = {"model_step": model_step, "runtime": runtime, "latency": latency, "win
           "segmenter": segmenter, "boundaries": boundaries, "sentences": sentences, "readouts": readouts, "trainability": trainability,
           "roi_auto": roi_auto, "mouth_size": mouth_size}
 
+# Sections drawn from several result files: (file name prefix, their order, renderer).
+GROUPS = {
+    "robustness": ("robustness", lambda kv: ("bundled" not in kv[0], "mouth-moved" in kv[0]), robustness),  # bundled first
+    "adapt": ("adapt", lambda kv: kv[0] != "adapt", adapt),
+    "new_words": ("new_words", lambda kv: -kv[1]["train_clips"], new_words),
+    "soak": ("soak-", lambda kv: -kv[1].get("minutes", 0), soak),
+}
+
 
 def load(results: Path) -> dict[str, dict]:
     return {p.stem: json.loads(p.read_text()) for p in sorted(results.glob("*.json"))}
@@ -681,29 +689,12 @@ def render(results: Path = RESULTS) -> str:
     for prose, names in SECTIONS:
         out.append(prose)
         for name in names:
-            if name == "robustness":
-                runs = sorted(((k, v) for k, v in data.items() if k.startswith("robustness")),
-                              key=lambda kv: ("bundled" not in kv[0], "mouth-moved" in kv[0]))  # the bundled model first
+            if name in GROUPS:
+                prefix, order, render_group = GROUPS[name]
+                runs = sorted(((k, v) for k, v in data.items() if k.startswith(prefix)), key=order)
                 if runs:
-                    out.append(robustness(runs))
+                    out.append(render_group(runs))
                     done.update(k for k, _ in runs)
-            elif name == "adapt":
-                runs = sorted(((k, v) for k, v in data.items() if k.startswith("adapt")), key=lambda kv: kv[0] != "adapt")
-                if runs:
-                    out.append(adapt(runs))
-                    done.update(k for k, _ in runs)
-            elif name == "new_words":
-                runs = sorted(((k, v) for k, v in data.items() if k.startswith("new_words")),
-                              key=lambda kv: -kv[1]["train_clips"])
-                if runs:
-                    out.append(new_words(runs))
-                    done.update(k for k, _ in runs)
-            elif name == "soak":
-                soaks = sorted(((k, v) for k, v in data.items() if k.startswith("soak-")),
-                               key=lambda kv: -kv[1].get("minutes", 0))
-                if soaks:
-                    out.append(soak(soaks))
-                    done.update(k for k, _ in soaks)
             elif name in data:
                 out.append(RENDER[name](data[name]))
                 done.add(name)
