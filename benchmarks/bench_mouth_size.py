@@ -11,7 +11,6 @@ true words read right, each counted once. Also: the resize each sentence ends wi
 """
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import tempfile
@@ -19,15 +18,12 @@ import time
 from functools import partial
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from app.models import load_model, use_streaming_threads  # noqa: E402
-from benchmarks.bench_roi_auto import replay  # noqa: E402
+from benchmarks.bench_roi_auto import replay, said_in, sentence_options  # noqa: E402
 from benchmarks.common import write_result  # noqa: E402
 from stream.mouth_tracker import FollowingCrop  # noqa: E402
 from stream.roi import Crop  # noqa: E402
-from stream.sources.npy import dvslip_words  # noqa: E402
 from stream.synthlip import generate_sentence  # noqa: E402
 
 SEEDS = range(901, 941)
@@ -35,27 +31,10 @@ FACES = (1.0, 1.3, 0.75)
 CROPS = {"fixed": Crop, "auto, placed only": partial(FollowingCrop, sized=False), "auto, placed and resized": FollowingCrop}
 
 
-class Resizes:
-    """A crop factory that remembers each crop made, to read the resize its pipeline ended with."""
-
-    def __init__(self, make):
-        self.make, self.made = make, []
-
-    def __call__(self, sensor):
-        self.made.append(self.make(sensor))
-        return self.made[-1]
-
-
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sentences", type=int, default=len(SEEDS), help="how many of the 40 sentences")
-    parser.add_argument("--keep", type=Path, help="keep the recordings in this folder")
-    args = parser.parse_args(argv)
+    args = sentence_options(__doc__, len(SEEDS), argv)
     use_streaming_threads()
     net, words, description, _ = load_model(None, runtime="sparse", quiet=True)
-    learnt = net.mouth["width"]
-    vocabulary = dvslip_words()
-    order = np.random.default_rng(900).permutation(len(vocabulary))
     right = {(face, crop): 0 for face in FACES for crop in CROPS}
     resizes = {face: [] for face in FACES}
     total = 0
@@ -64,7 +43,7 @@ def main(argv=None) -> int:
         folder = args.keep or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
         for k, seed in enumerate(list(SEEDS)[: args.sentences]):
-            said = [vocabulary[i] for i in order[(10 * k) % 100: (10 * k) % 100 + 10]]
+            said = said_in(k)
             total += len(said)
             line = []
             for face in FACES:
@@ -72,12 +51,10 @@ def main(argv=None) -> int:
                 generate_sentence(said, path, seed=seed, mouth_scale=face)
                 k_resize = None
                 for name, make in CROPS.items():
-                    crops = Resizes(make)
-                    r = replay(path, net, words, crops)
+                    r = replay(path, net, words, make)
                     right[face, name] += r["right"]
-                    size = getattr(crops.made[-1], "size", None)
-                    if size is not None:
-                        k_resize = size.resize_to(learnt)
+                    if make is FollowingCrop:  # the crop that resizes: the factor it ended with
+                        k_resize = r["resize"]
                         resizes[face].append(k_resize)
                     line.append(f"{r['right']}")
                 line[-1] += f" (x{k_resize:.2f})" if k_resize else " (-)"
@@ -94,7 +71,7 @@ def main(argv=None) -> int:
               + (f"; resized {found[f'{face:g}']['mean']:.2f} x (sd {found[f'{face:g}']['sd']:.2f})" if ks else ""))
     write_result("mouth_size", {
         "command": "python benchmarks/bench_mouth_size.py" + (f" --sentences {args.sentences}" if args.sentences != len(SEEDS) else ""),
-        "model": description, "learnt_width_px": learnt, "seeds": list(SEEDS)[: args.sentences],
+        "model": description, "learnt_width_px": net.mouth["width"], "seeds": list(SEEDS)[: args.sentences],
         "faces": rows, "resize": found, "seconds": round(time.perf_counter() - start, 1),
     })
     return 0

@@ -49,6 +49,23 @@ DRIFT_PX = 20.0
 SHIFTS_PX = [(2, 0), (-2, 0), (0, 2), (0, -2)]
 
 
+def said_in(k: int) -> list[str]:
+    """Sentence k's 10 words: the 100 DVS-Lip words in one fixed shuffled order, 10 a sentence, from
+    the first again after the tenth sentence."""
+    vocabulary = dvslip_words()
+    order = np.random.default_rng(900).permutation(len(vocabulary))
+    start = 10 * k % len(vocabulary)
+    return [vocabulary[i] for i in order[start:start + 10]]
+
+
+def sentence_options(doc: str, count: int, argv=None) -> argparse.Namespace:
+    """The options of a benchmark over `count` SynthLip sentences: how many to read, where to keep them."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sentences", type=int, default=count, help=f"how many of the {count} sentences")
+    parser.add_argument("--keep", type=Path, help="keep the recordings in this folder")
+    return parser.parse_args(argv)
+
+
 def placement(seed: int) -> tuple[tuple[float, float], tuple[float, float]]:
     """A mouth place 60-110 px from the sensor centre that keeps the drifting 128 x 128 crop on
     the sensor, and a drift of DRIFT_PX in a random direction."""
@@ -132,7 +149,8 @@ def replay(path: Path, net, words, crop_of) -> dict:
         if said is not None and said.word == w.word:
             read_right.add(said)
     return {"right": len(read_right), "words": len(truth), "heard": [w.word for w in heard],
-            "error_px": errors, "moves_in_words": moves_in_words, "rereads": rereads, "first_move_s": first_move_s}
+            "error_px": errors, "moves_in_words": moves_in_words, "rereads": rereads, "first_move_s": first_move_s,
+            "resize": pipeline.resize}
 
 
 def aps_face(folder: Path, seeds) -> dict:
@@ -175,14 +193,9 @@ class ZeroModel:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sentences", type=int, default=len(SEEDS), help="how many of the 10 sentences")
-    parser.add_argument("--keep", type=Path, help="keep the recordings in this folder")
-    args = parser.parse_args(argv)
+    args = sentence_options(__doc__, len(SEEDS), argv)
     use_streaming_threads()
     net, words, description, _ = load_model(None, runtime="sparse", quiet=True)
-    vocabulary = dvslip_words()
-    order = np.random.default_rng(900).permutation(len(vocabulary))
     runs = {"centred / fixed": ("centred", False), "centred / auto": ("centred", True),
             "moved / fixed": ("moved", False), "moved / auto": ("moved", True),
             "moved + background motion / auto": ("distractor", True)}
@@ -194,7 +207,7 @@ def main(argv=None) -> int:
         folder = args.keep or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
         for k, seed in enumerate(list(SEEDS)[: args.sentences]):
-            said = [vocabulary[i] for i in order[10 * k: 10 * k + 10]]
+            said = said_in(k)
             mouth, drift = placement(seed)
             files = {"centred": folder / f"{seed}-centred.aedat4", "moved": folder / f"{seed}-moved.aedat4",
                      "distractor": folder / f"{seed}-distractor.aedat4"}
