@@ -157,12 +157,12 @@ def _loss(logits: torch.Tensor, spans: torch.Tensor, y: torch.Tensor) -> torch.T
 
 @torch.no_grad()
 def frontend_features(net: Network, dataset, cfg: AdaptConfig) -> torch.utils.data.TensorDataset:
-    """(features (N, T, F), activity spans (N, 2), labels) of every clip: with the frontend fixed,
+    """(features (N, R, T, F) (R readings: 2 for a mirror model), activity spans (N, 2), labels) of every clip: with the frontend fixed,
     an epoch then costs only the recurrent layers, so a CPU gets through many in minutes."""
     net.eval()
     feats, spans, labels = [], [], []
     for x, y in torch.utils.data.DataLoader(dataset, batch_size=cfg.batch_size, num_workers=cfg.workers):
-        feats.append(net.frontend(x))
+        feats.append(net.features(x))
         spans.append(activity_spans(x))
         labels.append(y)
     return torch.utils.data.TensorDataset(torch.cat(feats), torch.cat(spans), torch.cat(labels))
@@ -185,7 +185,7 @@ def _logits(net: Network, batch, cached: bool):
     """(logits, spans, labels) of a batch of clips, or of their cached frontend features."""
     if cached:
         f, spans, y = batch
-        return net.after_frontend(f), spans, y
+        return net.after_features(f), spans, y
     x, y = batch
     return net(x), activity_spans(x), y
 

@@ -12,7 +12,9 @@ ResNet stage widths (the stem has the first); temporal_kernel: bins seen by the 
 backend: spikgru, spikgru+, spikgru2, spikgru2+ (paper), lif, adlif, rlif, radlif (Bittar &
 Garner) or gru (ANN); hidden_size, num_layers, bidirectional (offline only); dropout_frontend,
 dropout_backend (between recurrent layers), dropout_readout; alpha_init: initial leak of PLIF
-and SpikGRU currents. Optional, absent unless set: input_affine {"scale", "dx", "dy"}, the move
+and SpikGRU currents. Optional, absent unless set: mirror (true: also read every bin mirrored
+left to right, in a second row with its own state, and average the two readings' logits;
+docs/notes/mirror.md); input_affine {"scale", "dx", "dy"}, the move
 that puts a user's mouth where the model learnt it, applied to every clip's events (128 x 128
 clip pixels) before binning (written by `spikelip adapt`, see `stream.mouth_place`); optionally
 also "rotate_deg".
@@ -53,7 +55,7 @@ DEFAULTS = {
     "alpha_init": 0.9,
 }
 
-OPTIONAL = ("input_affine",)
+OPTIONAL = ("input_affine", "mirror")
 
 _CHOICES = {"frontend_neuron": NEURONS, "frontend_mode": MODES, "backend": BACKENDS}
 
@@ -120,8 +122,9 @@ def validate(config: dict, source: str = "config") -> dict:
             raise SpikeLipError(f"{source}: {key} must be in [0, 1), not {cfg[key]!r}")
     if not isinstance(cfg["alpha_init"], (int, float)) or not 0.0 <= cfg["alpha_init"] <= 1.0:
         raise SpikeLipError(f"{source}: alpha_init must be in [0, 1], not {cfg['alpha_init']!r}")
-    if not isinstance(cfg["bidirectional"], bool):
-        raise SpikeLipError(f"{source}: bidirectional must be true or false")
+    for key in ("bidirectional", "mirror"):
+        if not isinstance(cfg.get(key, False), bool):
+            raise SpikeLipError(f"{source}: {key} must be true or false")
     if cfg["temporal_kernel"] % 2 == 0 and cfg["frontend_mode"] == "centred":
         raise SpikeLipError(f"{source}: a centred temporal kernel must have an odd length")
     if "input_affine" in cfg:

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from model.network import NetworkState
+from model.network import NetworkState, direct_reading, merge_readings, readings_of
 from model.recurrent import SpikGRU, SpikGRUState
 from stream.errors import SpikeLipError
 
@@ -50,9 +50,12 @@ class GatherGRU(nn.Module):
             self.register_buffer("b", layer.w.bias.detach().clone())
             self.register_buffer("ut", layer.u.weight.detach().t().contiguous())  # (H, n)
 
-    def _sparse_matvec(self, x: torch.Tensor, wt: torch.Tensor) -> torch.Tensor:
-        """x (1, F) @ wt (F, n) -> (n,), via the rows of x's non-zero entries."""
-        v = x[0]
+    def _sparse_matmul(self, x: torch.Tensor, wt: torch.Tensor) -> torch.Tensor:
+        """x (B, F) @ wt (F, n) -> (B, n), row by row (B is 1, or 2 for a mirror model)."""
+        return torch.stack([self._sparse_matvec(v, wt) for v in x])
+
+    def _sparse_matvec(self, v: torch.Tensor, wt: torch.Tensor) -> torch.Tensor:
+        """v (F,) @ wt (F, n) -> (n,), via the rows of v's non-zero entries."""
         limit = self.max_density * v.numel()
         if torch.compiler.is_exporting():  # a data-dependent branch must be traced as one
             return torch.cond(torch.count_nonzero(v) > limit, _dense_matvec, _gather_matvec, (v, wt))
@@ -64,9 +67,9 @@ class GatherGRU(nn.Module):
         return v.index_select(0, idx) @ wt.index_select(0, idx)
 
     def step(self, x_t: torch.Tensor, state: SpikGRUState):
-        """One timestep, batch 1: x_t (1, F) -> (spikes (1, H), new state), as `layer.step`."""
-        wx = self.b + self._sparse_matvec(x_t, self.wt)
-        us = self._sparse_matvec(state.s, self.ut)
+        """One timestep: x_t (B, F) -> (spikes (B, H), new state), as `layer.step`."""
+        wx = self.b + self._sparse_matmul(x_t, self.wt)
+        us = self._sparse_matmul(state.s, self.ut)
         return self.layer.update(wx, us, state)
 
 
@@ -105,11 +108,12 @@ class SparseStep(nn.Module):
         stem = self.frontend.stages[0]
         stem.conv = _BinwiseConv3d(stem.conv)
         self.readout = net.readout
+        self.readings = net.readings
 
     def step(self, x_t: torch.Tensor, state: NetworkState, record: bool = False):
         """As `Network.step`, record included (the same layer names)."""
         rec = {} if record else None
-        h, front = self.frontend.step(x_t, state.frontend, rec)
+        h, front = self.frontend.step(readings_of(x_t, self.readings), state.frontend, rec)
         back = []
         for i, (layer, st) in enumerate(zip(self.layers, state.backend)):
             h, st = layer.step(h, st)
@@ -117,4 +121,5 @@ class SparseStep(nn.Module):
             if rec is not None:
                 rec[f"backend.{i}"] = h
         new = NetworkState(front, tuple(back))
-        return (self.readout(h), new, rec) if record else (self.readout(h), new)
+        logits = merge_readings(self.readout(h), self.readings)
+        return (logits, new, direct_reading(rec, self.readings)) if record else (logits, new)

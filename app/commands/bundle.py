@@ -29,7 +29,8 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from model.checkpoint import load_checkpoint, save_checkpoint
+    from model.boundary import load_head, save_head
+    from model.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
 
     net, info = load_checkpoint(args.checkpoint)
     try:
@@ -48,6 +49,9 @@ def run(args) -> int:
         raise SpikeLipError(f"{out}: give the checkpoint's .json path")
     path = save_checkpoint(net, out, trained_on=info.get("trained_on", ""), metrics=metrics,
                            training=info.get("training"), mouth=info.get("mouth"))
+    if (boundary := info.get("boundary")) is not None:  # a word-boundary head trained on these weights' logits
+        head, decision = load_head(find_checkpoint(args.checkpoint))
+        save_head(head, path, decision, trained_on=boundary.get("trained_on", ""), metrics=boundary.get("metrics"))
     shipped = []  # the sparse export headless runs step, and the one with spikes the window steps
     for spikes in (False, True):
         onnx = onnx_file_for(net, quiet=True, sparse=True, spikes=spikes)

@@ -132,12 +132,13 @@ def test_views_draw_each_take_from_every_view():
     assert seen == {0.0, 1.0, 2.0}
 
 
-def _toy_features(words, labels=None):
-    """(features, spans, labels) of two words whose frontend features differ in which half spikes,
-    labelled `labels` (default: `words`)."""
+def _toy_features(words, labels=None, readings: int = 1):
+    """(features (N, readings, T, F), spans, labels) of two words whose frontend features differ in
+    which half spikes, labelled `labels` (default: `words`)."""
     f = torch.zeros(len(words), 20, 64)
     for i, w in enumerate(words):
         f[i, :, 32 * w : 32 * (w + 1)] = (torch.rand(20, 32) < 0.5).float()
+    f = f.unsqueeze(1).expand(-1, readings, -1, -1)
     return torch.utils.data.TensorDataset(f, torch.tensor([[0, 19]] * len(words)), torch.tensor(labels or words))
 
 
@@ -146,8 +147,8 @@ def test_fine_tuning_is_kept_only_when_the_held_out_takes_read_it_better(held_ag
     torch.manual_seed(0)
     net = with_words(build(str(BUNDLED_MODEL)), ["yes", "no"])  # new words: their readout starts at zero
     labels = [0, 1] * 8
-    fit = _toy_features(labels)
-    held = _toy_features(labels, None if held_agree else [1 - y for y in labels])  # disagreeing: fine-tuning misleads
+    fit = _toy_features(labels, readings=net.readings)
+    held = _toy_features(labels, None if held_agree else [1 - y for y in labels], net.readings)  # disagreeing: fine-tuning misleads
     before = {k: v.clone() for k, v in net.state_dict().items()}
     cfg = AdaptConfig(data="-", out="-", model="-", method="readout", lr=1e-2, max_epochs=4, batch_size=4,
                       workers=0, progress=False)
@@ -165,7 +166,7 @@ def test_fine_tuning_is_kept_only_when_the_held_out_takes_read_it_better(held_ag
 def test_fine_tuning_fits_its_schedule_to_the_time_budget():
     torch.manual_seed(0)
     net = with_words(build(str(BUNDLED_MODEL)), ["yes", "no"])
-    toy = _toy_features([0, 1] * 8)
+    toy = _toy_features([0, 1] * 8, readings=net.readings)
     cfg = AdaptConfig(data="-", out="-", model="-", method="readout", max_epochs=1000, workers=0, progress=False)
     lines = []
     record = fine_tune(net, toy, toy, True, cfg, deadline=time.perf_counter() + 3, log=lines.append)

@@ -260,6 +260,7 @@ def test_streaming_prediction_restarts_the_running_mean_at_onset():
 def test_bundle_records_the_held_out_evaluation(setup, monkeypatch, capsys):
     from app.cli import main
     from app.models import onnx_file_for
+    from model.boundary import BoundaryHead, Decision, load_head, save_head
     from model.checkpoint import load_checkpoint, save_checkpoint
 
     tmp_path, _ = setup
@@ -284,9 +285,16 @@ def test_bundle_records_the_held_out_evaluation(setup, monkeypatch, capsys):
     assert len(list(out.parent.glob("tiny-*-sparse.onnx"))) == 1  # shipped, so no export on first use
     assert len(list(out.parent.glob("tiny-*-sparse-spikes.onnx"))) == 1  # and the window's
 
+    assert "boundary" not in bundled.info
+
     retrained = save_checkpoint(build(TINY).eval(), tmp_path / "run2" / "model", trained_on="tiny, longer")
+    head = BoundaryHead(len(build(TINY).words))
+    save_head(head, retrained, Decision(min_steps=12), trained_on="tiny sentences")  # a head for these weights
     assert main(["bundle", str(retrained), "--eval", str(report), "--evaluated-on", "held-out speakers",
                  "--out", str(out)]) == 0
+    kept, decision = load_head(out)  # bundled with the weights it was trained for
+    assert decision.min_steps == 12 and json.loads(out.read_text())["boundary"]["trained_on"] == "tiny sentences"
+    assert all(torch.equal(kept.state_dict()[k], v) for k, v in head.state_dict().items())
     assert sorted(p.name for p in out.parent.glob("tiny-*.onnx")) == sorted(
         onnx_file_for(build(out), sparse=True, spikes=spikes).name for spikes in (False, True))  # the old ones gone
 
