@@ -33,7 +33,7 @@ def main() -> int:
         loaded = load_model(spec, quiet=True)
         for sparse in (False, True):
             path = onnx_file_for(loaded.net, quiet=True, sparse=sparse)
-            key = f"{loaded.description.removesuffix(f' ({loaded.runtime})')} / {'sparse' if sparse else 'onnx'}"
+            key = f"{loaded.description.split(f' ({loaded.runtime})')[0]} / {'sparse' if sparse else 'onnx'}"
             runs = {}
             for threads in (1, 2):
                 ms = step_ms(OnnxRunner(path, threads=threads), frames)

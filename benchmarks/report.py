@@ -469,7 +469,7 @@ def new_words(runs: list[tuple[str, dict]]) -> str:
         means = "; ".join(f"{v} views: mean {pct(s['top1_mean'])} ({pct(s['top1_min'])}-{pct(s['top1_max'])})"
                           for v, s in d["summary"].items())
         out += [(f"**{d['train_clips'] // len(d['words'])} takes a word** ({d['train_clips']:,} of "
-                 f"{', '.join(d['words'])}), {d['test_clips']:,} test clips. {means}."),
+                 f"{', '.join(d['words'])}), {d['test_clips']:,} test clips, from the {d['model']} model. {means}."),
                 table(["views", "seed", "before", "top-1", "top-1 100 ms after the end", "epoch kept", "seconds"], rows),
                 source(d, d["command"])]
     return "\n\n".join(out)
@@ -589,6 +589,10 @@ GRU layers alone run about 4 x faster gathered). The bundled `small`'s GRU layer
 active, above the 30 % at which the gather goes dense, so for it `sparse` is no faster than
 `onnx`. The ONNX runtimes keep the eager model's running-mean top-1 in almost every step;
 float rounding flips a spike now and then in these chaotic random networks.
+
+Since 2026-12-05 the bundled `small` reads every bin twice, as it comes and mirrored, as two
+rows of one batch ([mirror](notes/mirror.md)); the bundled model's tables from then on time that
+step (the per-runtime tables below use random weights, one reading).
 
 `OnnxRunner` gives files under 16 MB one onnxruntime thread and larger ones two (table below).
 Interleaved with other runtimes in `--compare` a model's step takes longer than alone: caches
