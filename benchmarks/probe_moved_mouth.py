@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from app.models import BUNDLED_MODEL, load_model  # noqa: E402
+from app.models import BUNDLED_MODEL  # noqa: E402
 from benchmarks.bench_robustness import robustness  # noqa: E402
 from model.checkpoint import find_checkpoint, load_checkpoint  # noqa: E402
 from stream.transforms import Affine, Compose  # noqa: E402
@@ -35,12 +35,10 @@ def main() -> None:
     p.add_argument("--model", default=None, help="model to score (default: the bundled model)")
     p.add_argument("--no-mirror", action="store_true", help="read each bin only as it comes (config mirror off)")
     args = p.parse_args()
-    net, words, description, _ = load_model(args.model, runtime="torch")
-    if args.no_mirror:
-        net = load_checkpoint(find_checkpoint(args.model or BUNDLED_MODEL), mirror=False).network
-        description += ", mirror off"
-    print(f"{description} on {args.data}/test", flush=True)
-    robustness(net, words, args.data, shifts=PARTS)
+    path = find_checkpoint(args.model or BUNDLED_MODEL)
+    net = load_checkpoint(path, **({"mirror": False} if args.no_mirror else {})).network
+    print(f"{path}{', mirror off' if args.no_mirror else ''} on {args.data}/test", flush=True)
+    robustness(net, net.words, args.data, shifts=PARTS)
 
 
 if __name__ == "__main__":

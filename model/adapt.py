@@ -157,8 +157,9 @@ def _loss(logits: torch.Tensor, spans: torch.Tensor, y: torch.Tensor) -> torch.T
 
 @torch.no_grad()
 def frontend_features(net: Network, dataset, cfg: AdaptConfig) -> torch.utils.data.TensorDataset:
-    """(features (N, R, T, F) (R readings: 2 for a mirror model), activity spans (N, 2), labels) of every clip: with the frontend fixed,
-    an epoch then costs only the recurrent layers, so a CPU gets through many in minutes."""
+    """(features (N, R, T, F), activity spans (N, 2), labels) of every clip, R the model's readings
+    (2 for a mirror model): with the frontend fixed, an epoch then costs only the recurrent layers,
+    so a CPU gets through many in minutes."""
     net.eval()
     feats, spans, labels = [], [], []
     for x, y in torch.utils.data.DataLoader(dataset, batch_size=cfg.batch_size, num_workers=cfg.workers):

@@ -131,7 +131,8 @@ class Network(nn.Module):
             raise SpikeLipError(f"model input must be (batch, time, 2, H, W), got shape {tuple(x.shape)}")
         self._check_frames(x.shape, "model input")
         rec = {} if record else None
-        logits = merge_readings(self.after_frontend(self.frontend(readings_of(x, self.readings), rec), rec), self.readings)
+        h = self.frontend(readings_of(x, self.readings), rec)
+        logits = merge_readings(self.after_frontend(h, rec), self.readings)
         return (logits, direct_reading(rec, self.readings)) if record else logits
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
