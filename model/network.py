@@ -46,6 +46,26 @@ def direct_reading(rec: dict | None, readings: int) -> dict | None:
     return {name: s.unflatten(0, (readings, -1))[0] for name, s in rec.items()}
 
 
+def step_through(frontend, backend, readout, readings: int, x_t: torch.Tensor, state: NetworkState,
+                 record: bool = False, dropouts: tuple = (nn.Identity(), nn.Identity(), nn.Identity())):
+    """One bin through `frontend`, the recurrent `backend` layers and `readout`, read `readings`
+    times (the mirror): `Network.step`, and the export graphs that swap in other layers.
+    `dropouts` (frontend, between recurrent layers, readout) act in training only."""
+    drop_frontend, drop_backend, drop_readout = dropouts
+    rec = {} if record else None
+    h, front = frontend.step(readings_of(x_t, readings), state.frontend, rec)
+    h = drop_frontend(h)
+    back = []
+    for i, (layer, st) in enumerate(zip(backend, state.backend)):
+        h, st = layer.step(drop_backend(h) if i else h, st)
+        back.append(st)
+        if rec is not None:
+            rec[f"backend.{i}"] = h
+    logits = merge_readings(readout(drop_readout(h)), readings)
+    new = NetworkState(front, tuple(back))
+    return (logits, new, direct_reading(rec, readings)) if record else (logits, new)
+
+
 class Network(nn.Module):
     """Frontend + `num_layers` recurrent layers (dropout between) + dropout + Linear readout.
 
@@ -182,15 +202,5 @@ class Network(nn.Module):
         """
         self._check_streamable()
         self._check_frames(x_t.shape, "model step input")
-        rec = {} if record else None
-        h, front = self.frontend.step(readings_of(x_t, self.readings), state.frontend, rec)
-        h = self.drop_frontend(h)
-        back = []
-        for i, (layer, st) in enumerate(zip(self.backend, state.backend)):
-            h, st = layer.step(self.drop_backend(h) if i else h, st)
-            back.append(st)
-            if rec is not None:
-                rec[f"backend.{i}"] = h
-        logits = merge_readings(self.readout(self.drop_readout(h)), self.readings)
-        new = NetworkState(front, tuple(back))
-        return (logits, new, direct_reading(rec, self.readings)) if record else (logits, new)
+        return step_through(self.frontend, self.backend, self.readout, self.readings, x_t, state, record,
+                            (self.drop_frontend, self.drop_backend, self.drop_readout))

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from model.network import NetworkState, direct_reading, merge_readings, readings_of
+from model.network import NetworkState, step_through
 from model.recurrent import SpikGRU, SpikGRUState
 from stream.errors import SpikeLipError
 
@@ -112,14 +112,4 @@ class SparseStep(nn.Module):
 
     def step(self, x_t: torch.Tensor, state: NetworkState, record: bool = False):
         """As `Network.step`, record included (the same layer names)."""
-        rec = {} if record else None
-        h, front = self.frontend.step(readings_of(x_t, self.readings), state.frontend, rec)
-        back = []
-        for i, (layer, st) in enumerate(zip(self.layers, state.backend)):
-            h, st = layer.step(h, st)
-            back.append(st)
-            if rec is not None:
-                rec[f"backend.{i}"] = h
-        new = NetworkState(front, tuple(back))
-        logits = merge_readings(self.readout(h), self.readings)
-        return (logits, new, direct_reading(rec, self.readings)) if record else (logits, new)
+        return step_through(self.frontend, self.layers, self.readout, self.readings, x_t, state, record)
