@@ -353,12 +353,17 @@ def make_learner(cfg: TrainConfig, proc: Process) -> Learner:
     return Learner(net, model, optimizer, batch_loss(cfg, net, model, proc.device))
 
 
-def batch_loss(cfg: TrainConfig, net, model, device: torch.device) -> Callable:
+def autocast(device: torch.device, bf16: bool | None = None):
+    """bfloat16 autocast on a GPU, off on a CPU; `bf16` overrides (a CPU test of the GPU's path)."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda" if bf16 is None else bf16)
+
+
+def batch_loss(cfg: TrainConfig, net, model, device: torch.device, bf16: bool | None = None) -> Callable:
     """(x, y, teacher logits or None) -> (logits, loss): the clip loss, plus the spike loss
     (--spike-loss), the app's readout loss (--streaming-loss-after-end) and the distillation loss
-    (--distill) when they are on; bfloat16 autocast on a GPU."""
+    (--distill) when they are on; in bfloat16 under `autocast`."""
     groups = synapse_groups(net) if cfg.spike_loss > 0 else []
-    amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+    amp = autocast(device, bf16)
     after_end_bins = math.ceil(cfg.streaming_loss_after_end / BIN_MS)
 
     def loss_of(x: torch.Tensor, y: torch.Tensor, teacher: torch.Tensor | None = None):

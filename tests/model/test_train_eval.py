@@ -14,8 +14,8 @@ from model.data import DvsLipDataset
 from model.evaluate import activity_span, activity_spans, evaluate, streaming_prediction
 from model.readout import Readout
 from model.config import default_words
-from model.train import (TrainConfig, add_arguments, config_from_args, distill_loss, learning_rate, readout_loss,
-                         train)
+from model.train import (TrainConfig, add_arguments, batch_loss, config_from_args, distill_loss, learning_rate,
+                         readout_loss, train)
 from stream.errors import SpikeLipError
 from stream.events import make_events
 from stream.sources.npy import save_clip
@@ -187,6 +187,25 @@ def test_distill_loss_is_the_tempered_kl_of_the_clip_means():
     expected = t * t * np.mean((np.exp(target) * (target - student)).sum(1))
     assert float(distill_loss(logits, teacher, t)) == pytest.approx(expected)
     assert float(distill_loss(teacher[:, None].expand(3, 7, 5), teacher)) == pytest.approx(0, abs=1e-12)
+
+
+def test_the_gpus_bfloat16_loss_runs_on_the_cpu_and_matches_float32(tmp_path):
+    """A GPU trains under bfloat16 autocast; every loss term (clip, spike, readout, distillation)
+    runs that way here too, backward included, and lands near the float32 loss."""
+    torch.manual_seed(0)
+    cfg = TrainConfig(model="small", out=str(tmp_path), spike_loss=1e-3, streaming_loss_after_end=20.0)
+    net = build("small")
+    x = torch.poisson(torch.full((2, 8, 2, 88, 88), 0.05)) * torch.tensor([1.0, -1.0]).view(1, 1, 2, 1, 1)
+    y, teacher = torch.tensor([3, 7]), torch.randn(2, 100)
+    losses = {}
+    for bf16 in (False, True):
+        net.zero_grad()
+        logits, loss = batch_loss(cfg, net, net, torch.device("cpu"), bf16=bf16)(x, y, teacher)
+        loss.backward()
+        assert logits.dtype == (torch.bfloat16 if bf16 else torch.float32)
+        assert all(torch.isfinite(p.grad).all() for p in net.parameters() if p.grad is not None)
+        losses[bf16] = float(loss.detach())
+    assert losses[True] == pytest.approx(losses[False], rel=0.05)
 
 
 @pytest.mark.slow
