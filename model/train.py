@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import json
 import math
 import os
@@ -81,6 +82,7 @@ class TrainConfig:
     cache: str = _option("", "folder for binned clips, written once (~1.7 MB a clip) and read back each epoch; empty: bin every epoch")
     seed: int = _option(0, "seed of weights, shuffling and augmentations")
     max_steps: int = _option(0, "stop after this many optimiser steps (0 = run every epoch); for smoke tests")
+    minutes: float = _option(0.0, "train for this long instead of by epochs: the schedule (warm-up, constant, cosine) is laid over the minutes, and the run ends, evaluated and saved, once they are spent (a GPU session's budget); 0 = by epochs")
     eval_every: int = _option(1, "epochs between test-split evaluations (the last epoch is always evaluated)")
     tensorboard: bool = _option(True, "also log loss, accuracy and learning rate to OUT/tensorboard (when the tensorboard package is installed)")
     trained_on: str = _option("", "free text for the checkpoint card (default: the folders' names)")
@@ -192,10 +194,12 @@ def train(cfg: TrainConfig) -> dict:
     run = resume(cfg, learner, proc)
     board = open_tensorboard(cfg, run, proc)
     mouth = learnt_mouth(cfg, learner.net) if proc.main else None
-    for epoch in range(run.epoch, cfg.epochs):
+    for epoch in itertools.count(run.epoch) if cfg.minutes else range(run.epoch, cfg.epochs):
+        if out_of_time(cfg, run):  # resumed with its minutes spent
+            break
         loader = train_loader(cfg, train_set, sampler, epoch)
         row = train_epoch(cfg, learner, loader, epoch, run, board, proc)
-        last_epoch = epoch + 1 == cfg.epochs or out_of_steps(cfg, run)
+        last_epoch = (not cfg.minutes and epoch + 1 == cfg.epochs) or out_of_steps(cfg, run) or out_of_time(cfg, run, row)
         if proc.main and ((epoch + 1) % cfg.eval_every == 0 or last_epoch):
             row.update(held_out_metrics(cfg, learner.net, test_set, proc))
         run.history.append(row)
@@ -424,16 +428,41 @@ def out_of_steps(cfg: TrainConfig, run: RunState) -> bool:
     return bool(cfg.max_steps and run.step >= cfg.max_steps)
 
 
+def spent_s(run: RunState) -> float:
+    """Training seconds of the epochs done (resumed runs included)."""
+    return sum(r["epoch_s"] for r in run.history)
+
+
+def out_of_time(cfg: TrainConfig, run: RunState, row: dict | None = None) -> bool:
+    """--minutes spent, counting the epoch `row` not yet in the history."""
+    return bool(cfg.minutes and spent_s(run) + (row["epoch_s"] if row else 0.0) >= 60 * cfg.minutes)
+
+
+def schedule_position(cfg: TrainConfig, epoch_float: float, seconds: float) -> float:
+    """Where training stands on the schedule's epoch axis: the epoch itself, or with --minutes the
+    share of the time spent, laid over the schedule's epochs."""
+    return cfg.epochs * min(1.0, seconds / (60 * cfg.minutes)) if cfg.minutes else epoch_float
+
+
 def train_epoch(cfg: TrainConfig, learner: Learner, loader, epoch: int, run: RunState, board, proc: Process) -> dict:
     """One pass over `loader` (or up to --max-steps), the learning rate set per step by the
     schedule; a progress bar on the main process. Returns the epoch's log row (train columns)."""
     learner.model.train()
     steps_per_epoch = math.ceil(len(loader.dataset) / (cfg.batch_size * proc.world))
     seen, total, correct, loss_sum, lr = 0, 0, 0, 0.0, learning_rate(cfg, epoch)
-    t0 = time.time()
-    bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=None if proc.main else True, leave=False)  # None: only on a terminal
+    t0, before = time.time(), spent_s(run)
+
+    def clock() -> float:  # with --minutes, rank 0's clock: every process steps at one learning rate and stops together
+        seconds = before + time.time() - t0
+        return rank0_value(seconds, proc) if cfg.minutes else seconds
+
+    desc = f"epoch {epoch + 1}" + (f" ({cfg.minutes:g} min)" if cfg.minutes else f"/{cfg.epochs}")
+    bar = tqdm(loader, desc=desc, disable=None if proc.main else True, leave=False)  # None: only on a terminal
     for i, (x, y, *teacher) in enumerate(bar):  # teacher: [logits] with --distill
-        lr = learning_rate(cfg, epoch + i / steps_per_epoch)
+        seconds = clock()
+        if cfg.minutes and seconds >= 60 * cfg.minutes:
+            break
+        lr = learning_rate(cfg, schedule_position(cfg, epoch + i / steps_per_epoch, seconds))
         x, y = x.to(proc.device, non_blocking=True), y.to(proc.device, non_blocking=True)
         logits, loss = optimizer_step(learner, x, y, lr, *(t.to(proc.device) for t in teacher))
         run.step += 1
@@ -449,7 +478,16 @@ def train_epoch(cfg: TrainConfig, learner: Learner, loader, epoch: int, run: Run
         if out_of_steps(cfg, run):
             break
     return {"epoch": epoch + 1, "step": run.step, "lr": lr, "train_loss": loss_sum / max(seen, 1),
-            "train_acc": correct / max(total, 1), "epoch_s": round(time.time() - t0, 1)}
+            "train_acc": correct / max(total, 1), "epoch_s": round(clock() - before, 1)}
+
+
+def rank0_value(value: float, proc: Process) -> float:
+    """`value` as the main process has it (a broadcast under DDP)."""
+    if not proc.ddp:
+        return value
+    t = torch.tensor([value], dtype=torch.float64, device=proc.device)
+    dist.broadcast(t, 0)
+    return float(t)
 
 
 def optimizer_step(learner: Learner, x: torch.Tensor, y: torch.Tensor, lr: float, teacher: torch.Tensor | None = None):

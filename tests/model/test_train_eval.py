@@ -1,6 +1,7 @@
 """Training lowers the loss, resume continues identically, eval numbers follow from predictions."""
 import argparse
 import csv
+import dataclasses
 import os
 import json
 
@@ -72,6 +73,33 @@ def test_a_few_steps_lower_the_loss(setup):
         rows = list(csv.DictReader(f))
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4]  # each call resumed and ran one more epoch
     assert float(rows[-1]["test_top1"]) == history[-1]["test_top1"]
+
+
+@pytest.mark.slow
+def test_a_run_by_minutes_lays_the_schedule_over_the_time_and_stops_when_it_is_spent(setup, monkeypatch):
+    """--minutes: with a clock that advances 1 s at each reading, the run stops at the first step
+    past the time, the learning rate goes from the constant phase down the cosine as the time is
+    spent, and a resume with the minutes spent trains nothing more."""
+    import types
+
+    import model.train as train_module
+
+    tmp_path, cfg_path = setup
+    ticks = iter(range(10_000))
+    monkeypatch.setattr(train_module, "time", types.SimpleNamespace(time=lambda: float(next(ticks))))
+    lrs = []
+    real_step = train_module.optimizer_step
+    monkeypatch.setattr(train_module, "optimizer_step", lambda learner, x, y, lr, *t: lrs.append(lr) or real_step(learner, x, y, lr, *t))
+    cfg = dataclasses.replace(config(tmp_path, cfg_path, "timed", epochs=2, minutes=0.25),  # 15 "seconds"
+                              epochs_cosine=4, lr=1e-3, lr_cosine=1e-3, lr_min=1e-5)
+    row = train(cfg)
+    history = torch.load(tmp_path / "timed" / "last.pt", weights_only=False)["history"]
+    assert 15 <= sum(r["epoch_s"] for r in history) <= 17
+    assert lrs[0] == 1e-3 and lrs[-1] < 1e-4 and any(1e-4 < lr < 1e-3 for lr in lrs)
+    assert lrs == sorted(lrs, reverse=True)
+    assert len(history) > cfg.epochs / 2 and "test_top1" in row and row == history[-1]
+    steps = len(lrs)
+    assert train(cfg) == row and len(lrs) == steps
 
 
 @pytest.mark.slow
@@ -344,6 +372,27 @@ def test_torchrun_trains_on_two_cpu_processes(setup):
     assert [int(r["step"]) for r in rows] == [2, 4, 6, 8]  # 6 clips / (2 processes x batch 2), rounded up
     assert float(rows[-1]["train_loss"]) < float(rows[0]["train_loss"])
     assert build(tmp_path / "ddp" / "model.json").config["name"] == "tiny" and rows[-1]["test_top1"] != ""
+
+
+@pytest.mark.slow
+def test_torchrun_by_minutes_stops_every_process_together(setup):
+    """Under DDP each process would stop at its own clock's minute (and step at its own learning
+    rate): rank 0's clock is shared, so the run ends, saved, instead of hanging."""
+    import subprocess
+    import sys
+
+    tmp_path, cfg_path = setup
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "model.train", "--data", str(tmp_path / "data"), "--model", str(cfg_path),
+           "--out", str(tmp_path / "ddp"), "--minutes", "0.05", "--epochs-constant", "0", "--epochs-cosine", "1",
+           "--warmup-epochs", "0", "--batch-size", "2", "--bins", "12", "--workers", "0", "--no-spatial-augment",
+           "--no-temporal-augment", "--eval-every", "1000", "--no-tensorboard"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    with open(tmp_path / "ddp" / "log.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert 3 <= sum(float(r["epoch_s"]) for r in rows) < 3 + 2 * max(float(r["epoch_s"]) for r in rows)
+    assert rows[-1]["test_top1"] != "" and all(r["test_top1"] == "" for r in rows[:-1])
 
 
 @pytest.mark.slow
