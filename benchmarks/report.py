@@ -537,6 +537,22 @@ def trainability(d: dict) -> str:
     ])
 
 
+def gpu_train(runs: list[tuple[str, dict]]) -> str:
+    """One table per device (results/gpu_train*.json): `spikelip train`'s step, timed."""
+    out = ["### Training throughput"]
+    for _, d in runs:
+        memory = "peak GPU memory" if d["bf16_autocast"] else "process peak RSS"
+        rows = [[f"`{name}`", f"{r['parameters'] / 1e6:.2f} M", f(r["clips_per_s"], 1), f(r["step_ms_p50"], 1),
+                 f"{r.get('peak_memory_gib', r.get('peak_rss_gib'))} GiB", f(r["paper_epochs_hours"], 1)]
+                for name, r in d["models"].items()]
+        out += [(f"{d['device']} ({'bfloat16 autocast' if d['bf16_autocast'] else 'float32'}, torch {d['torch']}): "
+                 f"batch {d['batch_size']}, {d['bins']} bins; the last column is {d['paper_epochs']} epochs of "
+                 f"DVS-Lip's {d['dvslip_train_clips']:,} training clips at that pace, data loading not counted."),
+                table(["model", "parameters", "clips/s", "step p50 (ms)", memory, f"{d['paper_epochs']} epochs (h)"], rows),
+                source(d, d["command"])]
+    return "\n\n".join(out)
+
+
 def generic(name: str, d: dict) -> str:
     rows = [[k, v if not isinstance(v, float) else f(v, 3)] for k, v in d.items()
             if k not in ("benchmark", "date", "machine") and isinstance(v, (int, float, str))]
@@ -666,7 +682,7 @@ SECTIONS = [
     (RELIABILITY, ["soak", "fuzz"]),
     (WORDS, ["boundaries", "segmenter", "sentences", "readouts"]),
     (NEW_DOMAIN, ["robustness", "adapt", "new_words", "roi_auto", "mouth_size"]),
-    (OTHER, ["idle", "int8", "trainability"]),
+    (OTHER, ["idle", "int8", "trainability", "gpu_train"]),
 ]
 RENDER = {"model_step": model_step, "runtime": runtime, "latency": latency, "window": window, "onnx_threads": onnx_threads,
           "idle": idle, "int8": int8, "binning": binning, "aedat4": aedat4, "synth": synth, "fuzz": fuzz,
@@ -679,6 +695,7 @@ GROUPS = {
     "adapt": ("adapt", lambda kv: kv[0] != "adapt", adapt),
     "new_words": ("new_words", lambda kv: -kv[1]["train_clips"], new_words),
     "soak": ("soak-", lambda kv: -kv[1].get("minutes", 0), soak),
+    "gpu_train": ("gpu_train", lambda kv: kv[0] != "gpu_train", gpu_train),  # the GPU's first
 }
 
 

@@ -7,6 +7,8 @@ import json
 import shlex
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 FOLDER_OPTIONS = {"--data", "--train", "--test", "--calibrate"}
 
@@ -51,3 +53,63 @@ def test_the_folders_runs_read_are_made_once_each(tmp_path, monkeypatch):
     assert args == ["--train", str(tmp_path / "user"), "--test", str(tmp_path / "heldout"), "--name", "x"]
     assert again == ["--data", str(tmp_path / "heldout"), "--shift", "{not a folder}"]
     assert made == [("user", 3, 5, "train"), ("heldout", 3, 2, "test")]
+
+
+def _bench(name: str):
+    spec = importlib.util.spec_from_file_location(f"benchmarks_{name}", ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_gpu_train_steps_the_training_loss_and_projects_the_papers_schedule(monkeypatch):
+    """Its CPU dry run (the GPU session's rehearsal): `spikelip train`'s optimiser step lowers the
+    loss on a fixed batch, and the 200-epoch projection follows from the clips a second."""
+    bench = _bench("bench_gpu_train")
+    written = {}
+    monkeypatch.setattr(bench, "write_result", lambda name, result: written.update({name: result}))
+    assert bench.main(["--device", "cpu", "--models", "small", "--batch-size", "2", "--bins", "3", "--steps", "2",
+                       "--warmup", "1"]) == 0
+    result = written["gpu_train-cpu"]
+    row = result["models"]["small"]
+    assert result["command"] == ("python benchmarks/bench_gpu_train.py --device cpu --models small --batch-size 2 "
+                                 "--bins 3 --steps 2 --warmup 1")
+    assert row["losses"][2] < row["losses"][0]
+    assert row["paper_epochs_hours"] == pytest.approx(200 * 14_896 / row["clips_per_s"] / 3600, rel=0.01)
+    assert row["peak_rss_gib"] > 0 and row["parameters"] == 452_684
+
+
+def test_gpu_train_without_a_gpu_measures_nothing(monkeypatch, capsys):
+    bench = _bench("bench_gpu_train")
+    monkeypatch.setattr(bench.torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(bench, "write_result", lambda *a: pytest.fail("wrote a result"))
+    assert bench.main([]) == 0
+    assert "nothing measured" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_the_gpu_session_rehearses_on_the_cpu(tmp_path):
+    """`GPU_SESSION_DRY=1 bash benchmarks/gpu_session.sh`: every step of the GPU session runs, and
+    what it brings back is what the device tool can carry and what every `--model` loads: the
+    float16 weights read back within float16's precision of the run's own."""
+    import os
+    import subprocess
+    import sys
+
+    import torch
+
+    from model.build import build
+
+    out, work = tmp_path / "out", tmp_path / "work"
+    env = {**os.environ, "GPU_SESSION_DRY": "1", "OUT": str(out), "WORK": str(work), "PYTHON": sys.executable,
+           "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_session.sh")], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert sorted(p.name for p in out.iterdir()) == ["gpu_train.json", "session.log", "wide.json", "wide.safetensors"]
+    assert not (ROOT / "benchmarks" / "results" / "gpu_train-session.json").exists()
+    assert set(json.loads((out / "gpu_train.json").read_text())["models"]) == {"small", "wide"}
+    back, trained = build(out / "wide.json"), build(work / "wide" / "model.json")
+    assert back.config == trained.config
+    for (name, a), b in zip(back.state_dict().items(), trained.state_dict().values()):
+        assert torch.allclose(a, b, rtol=1e-3, atol=1e-4), name
