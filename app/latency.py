@@ -2,7 +2,7 @@
 
 Stages of one 13.3 ms step, from the `StepResult` stamps (perf_counter):
   bin         input handed over by the source -> bin closed (crop, load shedding, binning)
-  prepare     bin closed -> model input ready (centre crop 88, signed tensor)
+  prepare     bin closed -> model input ready (the centre crop the model reads, signed tensor)
   model       the model step
   readout     running-mean readout and top-5
   end_to_end  input handed over -> prediction published
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from app.pipeline import freeze_loaded_objects
-from model.data import step_input
+from model.data import input_side, step_input
 from app.segment import Word
 from app.truth import WordSpan, spoken_at
 from model.readout import Readout
@@ -266,13 +266,14 @@ def compare(frames: list[np.ndarray], bin_ms: list[float], runners: dict) -> dic
     states = {k: runners[k][0].initial_state(1) for k in labels}
     readouts = {k: Readout(runners[k][1]) for k in labels}
     logs = {k: {s: [] for s in STAGES} for k in labels}
+    sides = {k: input_side(getattr(runners[k][0], "config", {})) for k in labels}
     freeze_loaded_objects()  # as the live Pipeline does
     with torch.inference_mode():
         for i, frame in enumerate(frames):
             for j in range(len(labels)):
                 k = labels[(i + j) % len(labels)]
                 t0 = time.perf_counter()
-                x = step_input(frame)
+                x = step_input(frame, sides[k])
                 t1 = time.perf_counter()
                 logits, states[k] = runners[k][0].step(x, states[k])
                 t2 = time.perf_counter()

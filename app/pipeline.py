@@ -19,9 +19,9 @@ import torch
 
 from app.segment import LearnedSegmenter, Word, WordSegmenter, WordStage, holds_one_word, segmenter_for
 from model.config import input_affine
-from model.data import step_input
+from model.data import input_side, step_input
 from stream.binner import CHUNK_BINS, Binner
-from stream.constants import BIN_US, INPUT_SIDE
+from stream.constants import BIN_US
 from stream.errors import SpikeLipError
 from stream.events import SensorSize
 from stream.pacing import paced, sliced
@@ -172,7 +172,7 @@ class Pipeline:
             segment = not holds_one_word(source)
         self.words = WordStage(readout, segmenter or segmenter_for(model), bin_s=bin_us / 1e6) if segment else None
         self.crop = crop or Crop(source.sensor)
-        side = INPUT_SIDE
+        self.side = side = input_side(getattr(model, "config", {}))  # a stand-in model may have no config
         if self.crop.sensor.width < side or self.crop.sensor.height < side:
             raise SpikeLipError(
                 f"{getattr(source, 'path', None) or source.name}: the model reads {side}x{side} pixels but the region "
@@ -358,7 +358,7 @@ class Pipeline:
         word = None
         for bins in closed:
             for i, frame in zip(bins.index, bins.frames):
-                self._inputs.append(step_input(frame))
+                self._inputs.append(step_input(frame, self.side))
                 with torch.inference_mode():
                     logits, state = self.model.step(self._inputs[-1], state)
                 t_s = (float(self.binner.bin_start_us(i)) - self.origin_us) / 1e6
@@ -445,7 +445,7 @@ class Pipeline:
         if self._restart:
             state, self._restart = self.model.initial_state(batch_size=1), False
         state, reread_onset = self._take_over(state)
-        x = step_input(frame)
+        x = step_input(frame, self.side)
         t0 = time.perf_counter()
         spikes = None
         with torch.inference_mode():

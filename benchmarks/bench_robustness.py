@@ -41,7 +41,7 @@ def robustness(net, words, data: Path, shifts=SHIFTS, seed: int = 0, workers: in
         if calibrate is not None:
             user, learnt = calibrate
             moves = Compose(moves, undo_move(place_of_clips(user, shift, seed=seed), learnt))
-        dataset = DvsLipDataset(data, "test", words, event_transform=moves, seed=seed)
+        dataset = DvsLipDataset(data, "test", words, event_transform=moves, seed=seed, side=input_side(net.config))
         t0 = time.perf_counter()
         r = evaluate(net, dataset, workers=workers, progress=False)
         table[name] = {"top1": round(r["top1"], 4), "top5": round(r["top5"], 4), "clips": r["clips"]}

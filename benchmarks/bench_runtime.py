@@ -131,8 +131,8 @@ def backend_only(runs: dict, steps: int, density: float = 0.1) -> dict:
     return out
 
 
-def recording_frames(name: str = "sample") -> list[torch.Tensor]:
-    """Model inputs of a bundled SynthLip recording: mouth ROI, 13.3 ms bins, centre crop 88."""
+def recording_frames(name: str = "sample", side: int = 88) -> list[torch.Tensor]:
+    """Model inputs of a bundled SynthLip recording: mouth ROI, 13.3 ms bins, centre crop `side`."""
     from app.latency import binned_frames
     from model.data import step_input
     from stream.roi import Crop, Roi
@@ -141,7 +141,7 @@ def recording_frames(name: str = "sample") -> list[torch.Tensor]:
     meta = json.loads((SAMPLES / f"{name}.json").read_text())
     with open_file(SAMPLES / f"{name}.aedat4") as source:
         frames_, _ = binned_frames(source, Crop(source.sensor, Roi(*meta["mouth_roi"])))
-    return [step_input(f) for f in frames_]
+    return [step_input(f, side) for f in frames_]
 
 
 def mean(logits: np.ndarray) -> np.ndarray:

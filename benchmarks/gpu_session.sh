@@ -2,7 +2,7 @@
 # Issue 26's GPU session as one command, from the repository root of the lent machine (16 cores,
 # python3 with PyTorch and CUDA; nothing to install):
 #
-#     bash benchmarks/gpu_session.sh [TRAIN_MINUTES]       # default 6: the whole run fits the tool's 10 minutes
+#     bash benchmarks/gpu_session.sh [TRAIN_MINUTES]       # default 5: the whole run fits the tool's 10 minutes
 #     GPU_SESSION_DRY=1 bash benchmarks/gpu_session.sh     # rehearsal here: CPU, tiny sizes, ~3 min
 #
 # 1. benchmarks/bench_gpu_train.py: clips/s and peak memory of paper-offline, paper-causal, small
@@ -16,7 +16,7 @@ set -euo pipefail
 export PYTHONPATH="$PWD" PYTHONUNBUFFERED=1
 OUT="${OUT:-gpu-session}"
 PY="${PYTHON:-python3}"
-MINUTES="${1:-6}"
+MINUTES="${1:-5}"
 WORK="${WORK:-/tmp/spikelip-gpu}"
 mkdir -p "$OUT" "$WORK"
 exec > >(tee -a "$OUT/session.log") 2>&1

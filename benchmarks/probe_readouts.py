@@ -22,7 +22,7 @@ import torch  # noqa: E402
 
 from benchmarks.common import write_result  # noqa: E402
 from model import build  # noqa: E402
-from model.data import DvsLipDataset, eval_transform  # noqa: E402
+from model.data import DvsLipDataset, input_side  # noqa: E402
 from model.evaluate import activity_span
 from stream.constants import BIN_MS  # noqa: E402
 
@@ -59,7 +59,7 @@ def main() -> int:
     args = p.parse_args()
     torch.set_num_threads(1)
     net = build(args.model).eval()
-    ds = DvsLipDataset(args.data, args.split, net.words, eval_transform(), cache=args.cache or None)
+    ds = DvsLipDataset(args.data, args.split, net.words, cache=args.cache or None, side=input_side(net.config))
     after = math.ceil(100 / BIN_MS)  # the first bin at least 100 ms after the end, as `eval` reports
     hits = dict.fromkeys(READOUTS, 0)
     clip_hits = clips = 0

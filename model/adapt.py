@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from model.checkpoint import load_checkpoint, save_checkpoint
-from model.data import DvsLipDataset, clip_events, eval_transform, train_transform
+from model.data import DvsLipDataset, clip_events, input_side, train_transform
 from model.evaluate import activity_spans, evaluate
 from model.network import Network
 from model.train import readout_loss, started_from
@@ -295,14 +295,16 @@ def adapt(cfg: AdaptConfig, log=print) -> dict:
     net = with_words(net, words)
     has_test = (data / "test").is_dir()
 
-    def clips_of(split: str, transform, seed: int | None = 0):
-        return DvsLipDataset(data, split, words, transform, event_transform=clip_events(net.config), seed=seed)
+    side = input_side(net.config)
 
-    before = _score(net, clips_of("test", eval_transform()), cfg) if has_test else None
+    def clips_of(split: str, transform=None, seed: int | None = 0):
+        return DvsLipDataset(data, split, words, transform, event_transform=clip_events(net.config), seed=seed, side=side)
+
+    before = _score(net, clips_of("test"), cfg) if has_test else None
     if before:
         log(f"before: top-1 {before['top1']:.1%} on {before['clips']} clips of {data}/test")
     mouth = move_mouth(net, info.get("mouth"), clips, log) if cfg.move_mouth else None
-    plain = clips_of("train", eval_transform())
+    plain = clips_of("train")
     n_bn = recalibrate_batchnorm(net, plain, cfg.batch_size, cfg.workers)
     log(f"re-estimated {n_bn} BatchNorm layers on {len(plain)} clips")
     fit, held = split_takes(clips)
@@ -314,14 +316,14 @@ def adapt(cfg: AdaptConfig, log=print) -> dict:
             fit_set, held_set = (torch.utils.data.Subset(features, idx) for idx in (fit, held))
             if cfg.views:
                 t0 = time.perf_counter()
-                augmented = torch.utils.data.Subset(clips_of("train", train_transform(temporal_augment=False), None), fit)
+                augmented = torch.utils.data.Subset(clips_of("train", train_transform(temporal_augment=False, side=side), None), fit)
                 fit_set = Views([fit_set] + [frontend_features(net, augmented, cfg) for _ in range(cfg.views)])
                 log(f"{cfg.views} cropped, flipped and zoomed copies of {len(fit)} takes in {time.perf_counter() - t0:.0f} s")
         else:  # the paper's crop and flip on every pass
-            augmented = clips_of("train", train_transform(spatial_augment=False, temporal_augment=False))
+            augmented = clips_of("train", train_transform(spatial_augment=False, temporal_augment=False, side=side))
             fit_set, held_set = torch.utils.data.Subset(augmented, fit), torch.utils.data.Subset(plain, held)
         tuning = fine_tune(net, fit_set, held_set, cached, cfg, deadline, log)
-    after = _score(net, clips_of("test", eval_transform()), cfg) if has_test else None
+    after = _score(net, clips_of("test"), cfg) if has_test else None
     if after:
         log(f"after:  top-1 {after['top1']:.1%} on {after['clips']} clips of {data}/test")
     seconds = round(time.perf_counter() - t_start, 1)

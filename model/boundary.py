@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from model.data import step_input
+from model.data import input_side, step_input
 from stream.binner import bin_recording
 from stream.errors import SpikeLipError
 from stream.files import write_atomically
@@ -233,7 +233,7 @@ def sentence_sequence(net, path, rng: random.Random, restart_bins: tuple[int, in
                 if restart_at and start >= restart_at[0] + rng.randint(*restart_bins) * binner.bin_us:
                     restart_at.pop(0)
                     state = net.initial_state(batch_size=1)
-                y, state = net.step(step_input(frame), state)
+                y, state = net.step(step_input(frame, input_side(net.config)), state)
                 logits.append(np.asarray(y[0], np.float32))
                 counts.append(float(frame.sum()))
                 starts.append(start)

@@ -3,7 +3,8 @@
 A config is a flat dict; every field has a default (those of `paper-causal`), so a user's
 config file only needs the fields it changes. Bad fields are user errors (SpikeLipError).
 
-Fields: input_size (88), in_channels (2: ON, -OFF), num_classes; input_pool: sum k x k
+Fields: input_size (88: the side of the centre crop of the 128 px mouth crop the network reads;
+a wider one sees more around the mouth), in_channels (2: ON, -OFF), num_classes; input_pool: sum k x k
 pixels of the input into one before the stem (1: none; event counts stay counts, so a
 pooled model sees a coarser sensor and costs about k^2 less); frontend_neuron: plif
 (learnable leak per channel), lif (fixed leak = alpha_init), if, or relu (ANN);
@@ -28,6 +29,7 @@ import numpy as np
 
 from model.frontend import MODES, NEURONS
 from model.recurrent import BACKENDS
+from stream.constants import MOUTH_SIDE
 from stream.errors import SpikeLipError
 from stream.sources.npy import dvslip_words
 from stream.transforms import Affine
@@ -107,6 +109,9 @@ def validate(config: dict, source: str = "config") -> dict:
     for key in ("input_size", "input_pool", "in_channels", "num_classes", "temporal_kernel", "hidden_size", "num_layers"):
         if not isinstance(cfg[key], int) or isinstance(cfg[key], bool) or cfg[key] < 1:
             raise SpikeLipError(f"{source}: {key} must be a positive integer, not {cfg[key]!r}")
+    if cfg["input_size"] > MOUTH_SIDE:
+        raise SpikeLipError(f"{source}: input_size {cfg['input_size']} must be at most {MOUTH_SIDE}: the network reads "
+                            f"a centre crop of the {MOUTH_SIDE} x {MOUTH_SIDE} mouth crop")
     if cfg["input_size"] % cfg["input_pool"]:
         raise SpikeLipError(f"{source}: input_pool {cfg['input_pool']} must divide input_size {cfg['input_size']}")
     widths = cfg["frontend_widths"]

@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from model.config import input_affine
 from stream.binner import bin_clip, signed
-from stream.constants import BIN_US, CLIP_BINS, INPUT_SIDE, TRAIN_CROP_SIDE
+from stream.constants import BIN_US, CLIP_BINS, INPUT_SIDE, MOUTH_SIDE, TRAIN_CROP_SIDE
 from stream.files import write_atomically
 from stream.sources.npy import folder_words, list_clips, read_clip
 from stream import transforms as event_transforms
@@ -45,6 +45,17 @@ class CentreCrop:
         h, w = x.shape[-2:]
         top, left = (h - self.size) // 2, (w - self.size) // 2
         return x[..., top : top + self.size, left : left + self.size]
+
+
+def input_side(config: dict) -> int:
+    """The side of the centre crop a network reads (its config's input_size; 88 as in the paper)."""
+    return int(config.get("input_size", INPUT_SIDE))
+
+
+def train_side(side: int) -> int:
+    """The centre crop the training transform draws its random `side` crop from: the paper's
+    8 px more (96 for 88), within the 128 px mouth crop."""
+    return min(MOUTH_SIDE, side + TRAIN_CROP_SIDE - INPUT_SIDE)
 
 
 def step_input(frame: np.ndarray, side: int = INPUT_SIDE) -> torch.Tensor:
@@ -123,23 +134,26 @@ class TimeMask:
         return x
 
 
-def train_transform(spatial_augment: bool = True, temporal_augment: bool = True) -> Compose:
-    """The paper's training transform: centre 96, random 88, flip; plus the extra augmentations."""
+def train_transform(spatial_augment: bool = True, temporal_augment: bool = True, side: int = INPUT_SIDE) -> Compose:
+    """The paper's training transform: centre 96, random 88, flip (for a network reading `side`:
+    centre `train_side`, random `side`); plus the extra augmentations."""
     return Compose(
-        CentreCrop(TRAIN_CROP_SIDE), RandomCrop(INPUT_SIDE), HorizontalFlip(0.5),
+        CentreCrop(train_side(side)), RandomCrop(side), HorizontalFlip(0.5),
         Cutout() if spatial_augment else None,
         Zoom() if spatial_augment else None,
         TimeMask() if temporal_augment else None,
     )
 
 
-def eval_transform() -> Compose:
-    return Compose(CentreCrop(INPUT_SIDE))
+def eval_transform(side: int = INPUT_SIDE) -> Compose:
+    return Compose(CentreCrop(side))
 
 
 class DvsLipDataset(torch.utils.data.Dataset):
-    """`root/{train,test}/<word>/<k>.npy` clips -> ((T, 2, 88, 88) float, label).
+    """`root/{train,test}/<word>/<k>.npy` clips -> ((T, 2, side, side) float, label).
 
+    `side` is what the network reads (`input_side`; 88): the default transform's centre crop,
+    and the cache keeps enough around it for the training transform's.
     `bins=90` is the reference (1.2 s, later events dropped); `bins=None` keeps each clip's own
     length (use `pad_collate` to batch them). With `cache` (a folder, fixed `bins` only) the
     binned clips are written there once (see `BinnedCache`) and read back each epoch.
@@ -150,18 +164,19 @@ class DvsLipDataset(torch.utils.data.Dataset):
     """
 
     def __init__(self, root: str | os.PathLike, split: str, words: list[str] | None = None, transform=None, bins: int | None = CLIP_BINS,
-                 cache: str | os.PathLike | None = None, event_transform=None, seed: int | None = None, no_word: bool = False):
+                 cache: str | os.PathLike | None = None, event_transform=None, seed: int | None = None, no_word: bool = False,
+                 side: int = INPUT_SIDE):
         self.root = Path(root)
         self.words = folder_words(self.root) if words is None else list(words)  # root/words.txt or DVS-Lip's
         self.clips = list_clips(self.root, split, self.words, no_word)
-        self.transform = transform or eval_transform()
+        self.transform = transform or eval_transform(side)
         self.bins = bins
         if cache and not bins:
             raise ValueError("a binned-clip cache needs a fixed number of bins")
         if cache and event_transform is not None:
             raise ValueError("an event transform changes every read of a clip: it cannot use a binned cache")
         self.event_transform, self.seed = event_transform, seed
-        self.cache = BinnedCache(cache, split, self.clips, bins) if cache else None
+        self.cache = BinnedCache(cache, split, self.clips, bins, train_side(side)) if cache else None
 
     def __len__(self) -> int:
         return len(self.clips)
@@ -194,18 +209,19 @@ def clip_events(config: dict, shift=None):
 
 
 class BinnedCache:
-    """Every clip of a split binned once and centre-cropped to 96 px, as uint8 counts in one
-    memory-mapped .npy: binning a clip costs more than a small model's training step on it.
+    """Every clip of a split binned once and centre-cropped to `side` px (96: the training
+    transform's centre crop), as uint8 counts in one memory-mapped .npy: binning a clip costs more
+    than a small model's training step on it.
 
-    The file name digests the clip list (paths, sizes, times) and `bins`, so a changed folder
-    makes a new file. Counts above 255 per pixel and bin (not seen in DVS-Lip) are clipped and
-    reported.
+    The file name digests the clip list (paths, sizes, times), `bins` and `side`, so a changed
+    folder makes a new file. Counts above 255 per pixel and bin (not seen in DVS-Lip) are clipped
+    and reported.
     """
 
-    SIDE = TRAIN_CROP_SIDE
-
-    def __init__(self, folder: str | os.PathLike, split: str, clips: list[tuple[Path, int]], bins: int):
-        digest = hashlib.sha256(str(bins).encode())
+    def __init__(self, folder: str | os.PathLike, split: str, clips: list[tuple[Path, int]], bins: int,
+                 side: int = TRAIN_CROP_SIDE):
+        self.side = int(side)
+        digest = hashlib.sha256(str(bins).encode() + (f"|{side}".encode() if side != TRAIN_CROP_SIDE else b""))
         for path, label in clips:
             st = path.stat()
             digest.update(f"{path.resolve()}|{label}|{st.st_size}|{st.st_mtime_ns}".encode())
@@ -219,10 +235,10 @@ class BinnedCache:
 
         def fill(tmp: Path) -> None:
             nonlocal clipped
-            out = np.lib.format.open_memmap(tmp, "w+", np.uint8, (len(clips), bins, 2, self.SIDE, self.SIDE))
+            out = np.lib.format.open_memmap(tmp, "w+", np.uint8, (len(clips), bins, 2, self.side, self.side))
             for i, (path, _) in enumerate(tqdm(clips, desc=f"binning {self.path.name}", leave=False, disable=None)):
                 events, _ = read_clip(path)
-                frames = CentreCrop(self.SIDE)(bin_clip(events, bins=bins))
+                frames = CentreCrop(self.side)(bin_clip(events, bins=bins))
                 clipped += int((frames > 255).sum())
                 out[i] = np.minimum(frames, 255)
             out.flush()

@@ -34,7 +34,7 @@ from tqdm import tqdm
 from model.build import build
 from model.checkpoint import find_checkpoint, is_checkpoint_json, save_checkpoint, weights_digest
 from model.config import default_words, input_affine, read_json
-from model.data import DvsLipDataset, clip_events, eval_transform, train_transform
+from model.data import DvsLipDataset, clip_events, input_side, train_transform
 from model.evaluate import activity_spans, evaluate, running_mean_since_onset
 from model.metrics import spike_loss, synapse_groups
 from model.sentence_clips import cut_sentences
@@ -273,18 +273,19 @@ def datasets(cfg: TrainConfig, proc: Process, config: dict):
     split; the DDP sampler that shares the training set out among processes, or None). Every
     clip goes through the network's `config` input_affine, if it has one (an adapted model)."""
     words = default_words(100)
-    augment = train_transform(cfg.spatial_augment, cfg.temporal_augment)
+    side = input_side(config)
+    augment = train_transform(cfg.spatial_augment, cfg.temporal_augment, side)
     shift = RandomShift(fraction=cfg.camera_augment_fraction).scaled(cfg.camera_augment_strength) if cfg.camera_augment else None
     moves, fixed = clip_events(config, shift), clip_events(config)
     roots = [cfg.data, *cfg.extra_train] + ([sentence_clips(cfg, words, proc)] if cfg.sentences else [])
     train_set = torch.utils.data.ConcatDataset(
         [DvsLipDataset(root, "train", words, augment, bins=cfg.bins, cache=None if moves else cfg.cache or None,
-                       event_transform=moves, no_word=True)
+                       event_transform=moves, no_word=True, side=side)
          for root in roots])
     if cfg.distill:
         train_set = WithTeacher(train_set, teacher_logits(cfg, roots, words, proc))
-    test_set = DvsLipDataset(cfg.data, "test", words, eval_transform(), bins=cfg.bins,
-                             cache=None if fixed else cfg.cache or None, event_transform=fixed, seed=0)
+    test_set = DvsLipDataset(cfg.data, "test", words, bins=cfg.bins, cache=None if fixed else cfg.cache or None,
+                             event_transform=fixed, seed=0, side=side)
     sampler = torch.utils.data.DistributedSampler(train_set, proc.world, proc.rank, seed=cfg.seed) if proc.ddp else None
     return train_set, test_set, sampler
 
@@ -296,8 +297,9 @@ def teacher_logits(cfg: TrainConfig, roots: list[str], words: list[str], proc: P
     net = build(cfg.distill)
     moves = clip_events(net.config)  # the teacher's own input_affine, if it has one
     cache = None if cfg.camera_augment or moves else cfg.cache or None  # the training set's cache, never one just for this pass
-    clean = torch.utils.data.ConcatDataset([DvsLipDataset(root, "train", words, eval_transform(), bins=cfg.bins,
-                                                          cache=cache, event_transform=moves, seed=0, no_word=True)
+    clean = torch.utils.data.ConcatDataset([DvsLipDataset(root, "train", words, bins=cfg.bins, cache=cache,
+                                                          event_transform=moves, seed=0, no_word=True,
+                                                          side=input_side(net.config))
                                             for root in roots])
     clips = np.array([str(path) for d in clean.datasets for path, _ in d.clips])
     teacher = weights_digest(net)  # not its path: a bundle replaced in place is another teacher

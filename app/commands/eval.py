@@ -31,11 +31,12 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from model.data import DvsLipDataset, clip_events
+    from model.data import DvsLipDataset, clip_events, input_side
     from model.evaluate import evaluate, plot_accuracy_over_time, plot_confusion
 
     net, words, description, _ = load_model(args.model)
-    dataset = DvsLipDataset(args.data, args.split, words, event_transform=clip_events(net.config), seed=0)
+    dataset = DvsLipDataset(args.data, args.split, words, event_transform=clip_events(net.config), seed=0,
+                            side=input_side(net.config))
     result = {"model": description, "data": str(Path(args.data).resolve()), "split": args.split,
               **evaluate(net, dataset, batch_size=args.batch_size, workers=args.workers)}
     if args.ops:

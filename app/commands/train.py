@@ -28,7 +28,7 @@ CHECKS = {
     "camera_augment_strength": Number(float, low=0, high=2), "camera_augment_fraction": Number(float, low=0, high=1),
     "distill": optional(trained_model), "distill_weight": non_negative_float,
     "bins": positive_int, "workers": non_negative_int, "cache": optional(output_dir), "seed": seed,
-    "max_steps": non_negative_int, "eval_every": positive_int,
+    "max_steps": non_negative_int, "minutes": non_negative_float, "eval_every": positive_int,
 }
 
 

@@ -45,7 +45,8 @@ class EventView(QtWidgets.QWidget):
         self.crop_box = QtWidgets.QGraphicsRectItem()
         self.crop_box.setPen(_pen((235, 235, 235), dashed=True))
         self.plot.addItem(self.crop_box)
-        self.crop_label = _label("model input 88×88", (235, 235, 235), anchor=(0, 0))
+        self.input_side = INPUT_SIDE
+        self.crop_label = _label(f"model input {INPUT_SIDE}×{INPUT_SIDE}", (235, 235, 235), anchor=(0, 0))
         self.plot.addItem(self.crop_label)
         self.roi_label = _label("ROI", theme.ACCENT)
         self.plot.addItem(self.roi_label)
@@ -81,9 +82,12 @@ class EventView(QtWidgets.QWidget):
         layout.addLayout(controls)
         self.set_decay(DEFAULT_DECAY)
 
-    def configure(self, sensor: SensorSize, crop: Crop, editable: bool) -> None:
-        """A new source: size the view to its sensor and show its crop."""
+    def configure(self, sensor: SensorSize, crop: Crop, editable: bool, input_side: int = INPUT_SIDE) -> None:
+        """A new source: size the view to its sensor and show its crop, and in it the centre
+        `input_side` px the model reads."""
         self.sensor = sensor
+        self.input_side = input_side
+        self.crop_label.setText(f"model input {input_side}×{input_side}")
         self._acc = np.zeros((2, sensor.height, sensor.width), np.float32)
         self._dirty = True
         self.image.setImage(np.zeros((sensor.height, sensor.width, 3), np.uint8), autoLevels=False, levels=(0, 255))
@@ -118,15 +122,16 @@ class EventView(QtWidgets.QWidget):
         self.show_crop(crop, resize)
 
     def show_crop(self, crop: Crop, resize: float | None = None) -> None:
-        """Draw the ROI and, inside it, the part the network reads: the centred 88 x 88 of the binned
-        frame, or of the mouth resized `resize` x about the ROI's centre (88 / resize ROI pixels)."""
+        """Draw the ROI and, inside it, the part the network reads: the centred 88 x 88 (`input_side`)
+        of the binned frame, or of the mouth resized `resize` x about the ROI's centre (88 / resize
+        ROI pixels)."""
         self._shown, self._resize = crop, resize
         r, s = crop.roi, crop.scale
         if self.roi_item is not None:
             self.roi_item.setPos((r.x, r.y), update=False, finish=False)
             self.roi_item.setSize((r.w, r.h), update=True, finish=False)
         w, h = crop.sensor.width, crop.sensor.height
-        read_x, read_y = min(INPUT_SIDE, w), min(INPUT_SIDE, h)
+        read_x, read_y = min(self.input_side, w), min(self.input_side, h)
         side_x, side_y = read_x / (resize or 1.0), read_y / (resize or 1.0)
         left, top = (w - read_x) // 2 + (read_x - side_x) / 2, (h - read_y) // 2 + (read_y - side_y) / 2
         self.crop_box.setRect(QtCore.QRectF(r.x + left * s, r.y + top * s, side_x * s, side_y * s))

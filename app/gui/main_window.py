@@ -420,7 +420,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if m.duration_s is None and not m.live and self.spec.path not in self._durations:
             self.probe = DurationProbe(self.spec.open)
         editable = m.sensor.width > MOUTH_SIDE or m.sensor.height > MOUTH_SIDE
-        self.event_view.configure(m.sensor, m.crop, editable)
+        self.event_view.configure(m.sensor, m.crop, editable, m.input_side)
         self.event_view.set_auto(hasattr(m.crop, "tracker"))
         self.event_view.auto_box.setEnabled(editable)
         self.controls.seek_bar.setEnabled(not m.live)

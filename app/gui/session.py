@@ -19,7 +19,7 @@ from app.gui.tap import SourceTap
 from app.pipeline import Pipeline, StepResult
 from app.segment import Word
 from model import Readout
-from stream.constants import BIN_S
+from stream.constants import BIN_S, INPUT_SIDE
 from stream.errors import SpikeLipError
 from stream.events import SensorSize
 from stream.mouth_tracker import following_crop
@@ -38,6 +38,7 @@ class Started:
     duration_s: float | None  # None for cameras and files that do not say
     segmented: bool
     warnings: list[str]
+    input_side: int = INPUT_SIDE  # the centre crop the model reads
 
 
 @dataclass
@@ -163,7 +164,7 @@ class Session:
             if self.playback.stopped:
                 pipeline.stop()
             yield Started(source.sensor, source.name, source.live, crop, _duration_s(source), segmented,
-                          list(source.warnings))
+                          list(source.warnings), pipeline.side)
             last = notice = None
             for r in pipeline:
                 last = r

@@ -332,6 +332,25 @@ def test_the_event_view_shows_what_an_auto_resize_makes_the_network_read(qtbot):
 
 
 @pytest.mark.slow
+def test_a_model_reading_a_wider_window_is_stepped_and_shown_with_it(qtbot, tmp_path):
+    """A config's input_size reaches the pipeline's crop and the event view's box and label."""
+    from model import build
+    from stream.sources.npy import dvslip_words
+
+    net = build("small", input_size=104).eval()
+    settings = QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
+    w = MainWindow(model=(net, dvslip_words(), "small at 104 px (test)", "torch"), settings=settings, speed=None)
+    qtbot.addWidget(w)
+    w.show()
+    w.play(SourceSpec("sentence", lambda: Sentence()))
+    finish(qtbot, w)
+    assert w.failed is None and w.stats.steps >= sum(Sentence().bins) - 1 and w.started.input_side == 104
+    rect = w.event_view.crop_box.rect()
+    assert rect.width() == 104 and w.event_view.crop_label.toPlainText() == "model input 104×104"
+    w.close()
+
+
+@pytest.mark.slow
 def test_dvs_lip_folder_clip_is_judged_against_its_word(qtbot, window, tmp_path):
     rng = np.random.default_rng(0)
     n = 20_000

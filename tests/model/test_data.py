@@ -14,7 +14,9 @@ from model.data import (
     TimeMask,
     Zoom,
     eval_transform,
+    input_side,
     pad_collate,
+    train_side,
     train_transform,
 )
 from stream.events import make_events
@@ -119,3 +121,26 @@ def test_pad_collate_pads_to_longest():
 def test_train_transform_output_shape():
     assert train_transform()(torch.rand(90, 2, 128, 128)).shape == (90, 2, 88, 88)
     assert eval_transform()(torch.rand(90, 2, 128, 128)).shape == (90, 2, 88, 88)
+
+
+def test_a_network_reading_a_wider_window_gets_that_window_everywhere(tmp_path):
+    """A config's input_size is the centre crop it reads: the evaluation crop, the training crop
+    (drawn from 8 px more, as the paper's 88 from 96) and the binned cache all follow it."""
+    assert input_side({}) == 88 and input_side({"input_size": 104}) == 104
+    assert [train_side(s) for s in (88, 104, 124, 128)] == [96, 112, 128, 128]
+    x = ramp()
+    assert torch.equal(eval_transform(104)(x), x[..., 12:116, 12:116])
+    crops = [train_transform(False, False, side=104)(x) for _ in range(40)]
+    lefts = {int(min(c[0, 0, 0, 0], c[0, 0, 0, -1]) % 128) for c in crops}  # the crop's first column (or flipped)
+    assert all(c.shape == (10, 2, 104, 104) for c in crops) and lefts <= set(range(8, 17)) and len(lefts) > 3
+    rng = np.random.default_rng(2)
+    n = 4000
+    ev = make_events(np.sort(rng.integers(0, 1_000_000, n)), rng.integers(0, 128, n), rng.integers(0, 128, n),
+                     rng.integers(0, 2, n))
+    save_clip(tmp_path / "data" / "test" / "water" / "0.npy", ev)
+    plain = DvsLipDataset(tmp_path / "data", "test", ["about", "water"], side=104)
+    cached = DvsLipDataset(tmp_path / "data", "test", ["about", "water"], side=104, cache=tmp_path / "cache")
+    narrow = DvsLipDataset(tmp_path / "data", "test", ["about", "water"], cache=tmp_path / "cache")
+    assert plain[0][0].shape == (90, 2, 104, 104) and torch.equal(plain[0][0], cached[0][0])
+    assert np.load(cached.cache.path, mmap_mode="r").shape[-1] == 112 and narrow.cache.path != cached.cache.path
+    assert torch.equal(narrow[0][0], plain[0][0][..., 8:96, 8:96])

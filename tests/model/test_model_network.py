@@ -150,7 +150,7 @@ def test_clamp_reaches_every_constrained_parameter():
 
 
 def test_build_names_dicts_and_errors(tmp_path):
-    assert set(model.config_names()) == {"paper-offline", "paper-causal", "small", "ann"}
+    assert set(model.config_names()) == {"paper-offline", "paper-causal", "small", "wide", "ann"}
     net = model.build("small", hidden_size=16)
     assert net.config["hidden_size"] == 16 and net.config["name"] == "small"
     assert model.build(dict(net.config)).parameter_counts() == net.parameter_counts()
@@ -200,6 +200,8 @@ def test_input_pool_equals_a_network_on_coarser_pixels():
     assert_all_layers_active(rec)
     with pytest.raises(SpikeLipError, match="input_pool 3 must divide input_size 88"):
         model.build("small", input_pool=3)
+    with pytest.raises(SpikeLipError, match="input_size 136 must be at most 128"):
+        model.build("small", input_size=136)
 
 
 def test_input_affine_is_optional_and_checked():

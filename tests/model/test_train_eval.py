@@ -2,8 +2,9 @@
 import argparse
 import csv
 import dataclasses
-import os
 import json
+import os
+import time
 
 import numpy as np
 import pytest
@@ -103,15 +104,29 @@ def test_a_run_by_minutes_lays_the_schedule_over_the_time_and_stops_when_it_is_s
 
 
 @pytest.mark.slow
+def test_a_network_reading_a_wider_window_trains_and_evaluates_on_it(setup, tmp_path):
+    """input_size 104: the training crops, the held-out crops and the checkpoint all follow it."""
+    root, _ = setup
+    wide = tmp_path / "wide.json"
+    wide.write_text(json.dumps({**TINY, "input_size": 104}))
+    row = train(config(root, wide, "wide", epochs=1))
+    assert "test_top1" in row and build(tmp_path / "wide" / "model.json").config["input_size"] == 104
+
+
+@pytest.mark.slow
 def test_tensorboard_logs_what_the_csv_logs_and_a_resume_continues_it(setup):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     from torch.utils.tensorboard import SummaryWriter
 
     tmp_path, cfg_path = setup
     train(config(tmp_path, cfg_path, "run", epochs=1))
+    # event files are read in name order, and a name's time is in whole seconds (then a per-process
+    # counter that sorts 10 before 9): each file gets a second of its own, as real runs have
+    time.sleep(1.1)
     with SummaryWriter(str(tmp_path / "run" / "tensorboard")) as killed:  # a run killed in epoch 2
         for step in (4, 5):
             killed.add_scalar("step/loss", 99.0, step)
+    time.sleep(1.1)
     train(config(tmp_path, cfg_path, "run", epochs=2))  # resumed from epoch 1: a third event file
     board = EventAccumulator(str(tmp_path / "run" / "tensorboard"))
     board.Reload()
