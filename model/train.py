@@ -435,9 +435,14 @@ def spent_s(run: RunState) -> float:
     return sum(r["epoch_s"] for r in run.history)
 
 
+def time_up(cfg: TrainConfig, seconds: float) -> bool:
+    """--minutes spent after `seconds` of training."""
+    return bool(cfg.minutes) and seconds >= 60 * cfg.minutes
+
+
 def out_of_time(cfg: TrainConfig, run: RunState, row: dict | None = None) -> bool:
     """--minutes spent, counting the epoch `row` not yet in the history."""
-    return bool(cfg.minutes and spent_s(run) + (row["epoch_s"] if row else 0.0) >= 60 * cfg.minutes)
+    return time_up(cfg, spent_s(run) + (row["epoch_s"] if row else 0.0))
 
 
 def schedule_position(cfg: TrainConfig, epoch_float: float, seconds: float) -> float:
@@ -447,8 +452,9 @@ def schedule_position(cfg: TrainConfig, epoch_float: float, seconds: float) -> f
 
 
 def train_epoch(cfg: TrainConfig, learner: Learner, loader, epoch: int, run: RunState, board, proc: Process) -> dict:
-    """One pass over `loader` (or up to --max-steps), the learning rate set per step by the
-    schedule; a progress bar on the main process. Returns the epoch's log row (train columns)."""
+    """One pass over `loader` (or up to --max-steps, or the step that ends --minutes), the learning
+    rate set per step by the schedule; a progress bar on the main process. Returns the epoch's log
+    row (train columns)."""
     learner.model.train()
     steps_per_epoch = math.ceil(len(loader.dataset) / (cfg.batch_size * proc.world))
     seen, total, correct, loss_sum, lr = 0, 0, 0, 0.0, learning_rate(cfg, epoch)
@@ -462,8 +468,6 @@ def train_epoch(cfg: TrainConfig, learner: Learner, loader, epoch: int, run: Run
     bar = tqdm(loader, desc=desc, disable=None if proc.main else True, leave=False)  # None: only on a terminal
     for i, (x, y, *teacher) in enumerate(bar):  # teacher: [logits] with --distill
         seconds = clock()
-        if cfg.minutes and seconds >= 60 * cfg.minutes:
-            break
         lr = learning_rate(cfg, schedule_position(cfg, epoch + i / steps_per_epoch, seconds))
         x, y = x.to(proc.device, non_blocking=True), y.to(proc.device, non_blocking=True)
         logits, loss = optimizer_step(learner, x, y, lr, *(t.to(proc.device) for t in teacher))
@@ -477,7 +481,7 @@ def train_epoch(cfg: TrainConfig, learner: Learner, loader, epoch: int, run: Run
         if board is not None:
             board.add_scalar("step/loss", loss_value, run.step)
             board.add_scalar("step/lr", lr, run.step)
-        if out_of_steps(cfg, run):
+        if out_of_steps(cfg, run) or time_up(cfg, seconds):  # every epoch makes a step: its row means something
             break
     return {"epoch": epoch + 1, "step": run.step, "lr": lr, "train_loss": loss_sum / max(seen, 1),
             "train_acc": correct / max(total, 1), "epoch_s": round(clock() - before, 1)}
