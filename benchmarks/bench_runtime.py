@@ -38,7 +38,7 @@ from model import build  # noqa: E402
 from model.onnx_export import export_onnx  # noqa: E402
 from model.recurrent import SpikGRUState  # noqa: E402
 from model.runtime import GatherGRU, HybridRunner, OnnxRunner  # noqa: E402
-from stream.constants import BIN_MS  # noqa: E402
+from stream.constants import BIN_MS, INPUT_SIDE  # noqa: E402
 
 CONFIGS = ("small", "paper-causal")
 PATHS = ("pytorch eager", "onnx runner", "ort session.run", "hybrid runner")
@@ -131,7 +131,7 @@ def backend_only(runs: dict, steps: int, density: float = 0.1) -> dict:
     return out
 
 
-def recording_frames(name: str = "sample", side: int = 88) -> list[torch.Tensor]:
+def recording_frames(name: str = "sample", side: int = INPUT_SIDE) -> list[torch.Tensor]:
     """Model inputs of a bundled SynthLip recording: mouth ROI, 13.3 ms bins, centre crop `side`."""
     from app.latency import binned_frames
     from model.data import step_input

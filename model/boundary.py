@@ -225,6 +225,7 @@ def sentence_sequence(net, path, rng: random.Random, restart_bins: tuple[int, in
     with open_file(path) as source:
         binner, parts = bin_recording(source, Crop(source.sensor))
     state = net.initial_state(batch_size=1)
+    side = input_side(getattr(net, "config", {}))  # a Stepper need not carry a config
     restart_at = [end for _, end in spans]
     with torch.inference_mode():
         for bins in parts:
@@ -233,7 +234,7 @@ def sentence_sequence(net, path, rng: random.Random, restart_bins: tuple[int, in
                 if restart_at and start >= restart_at[0] + rng.randint(*restart_bins) * binner.bin_us:
                     restart_at.pop(0)
                     state = net.initial_state(batch_size=1)
-                y, state = net.step(step_input(frame, input_side(net.config)), state)
+                y, state = net.step(step_input(frame, side), state)
                 logits.append(np.asarray(y[0], np.float32))
                 counts.append(float(frame.sum()))
                 starts.append(start)

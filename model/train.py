@@ -283,23 +283,26 @@ def datasets(cfg: TrainConfig, proc: Process, config: dict):
                        event_transform=moves, no_word=True, side=side)
          for root in roots])
     if cfg.distill:
-        train_set = WithTeacher(train_set, teacher_logits(cfg, roots, words, proc))
+        train_set = WithTeacher(train_set, teacher_logits(cfg, roots, words, proc, side))
     test_set = DvsLipDataset(cfg.data, "test", words, bins=cfg.bins, cache=None if fixed else cfg.cache or None,
                              event_transform=fixed, seed=0, side=side)
     sampler = torch.utils.data.DistributedSampler(train_set, proc.world, proc.rank, seed=cfg.seed) if proc.ddp else None
     return train_set, test_set, sampler
 
 
-def teacher_logits(cfg: TrainConfig, roots: list[str], words: list[str], proc: Process) -> torch.Tensor:
+def teacher_logits(cfg: TrainConfig, roots: list[str], words: list[str], proc: Process, side: int) -> torch.Tensor:
     """(clips, words) the --distill model's clip-mean logits on every training clip, clean and
     centred, in the training set's order: computed once by the main process into
-    OUT/teacher-logits.npz (made again when the teacher or the clips differ)."""
+    OUT/teacher-logits.npz (made again when the teacher or the clips differ). `side`: the window
+    the trained network reads, whose cache the teacher shares when it reads the same."""
     net = build(cfg.distill)
     moves = clip_events(net.config)  # the teacher's own input_affine, if it has one
-    cache = None if cfg.camera_augment or moves else cfg.cache or None  # the training set's cache, never one just for this pass
+    teacher_side = input_side(net.config)
+    # the training set's cache (its clips cropped for a network reading `side`), never one just for this pass
+    cache = None if cfg.camera_augment or moves or teacher_side != side else cfg.cache or None
     clean = torch.utils.data.ConcatDataset([DvsLipDataset(root, "train", words, bins=cfg.bins, cache=cache,
                                                           event_transform=moves, seed=0, no_word=True,
-                                                          side=input_side(net.config))
+                                                          side=teacher_side)
                                             for root in roots])
     clips = np.array([str(path) for d in clean.datasets for path, _ in d.clips])
     teacher = weights_digest(net)  # not its path: a bundle replaced in place is another teacher
