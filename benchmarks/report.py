@@ -537,6 +537,23 @@ def trainability(d: dict) -> str:
     ])
 
 
+def backend(runs: list[tuple[str, dict]]) -> str:
+    """results/backend-*.json: the part after a fixed frontend trained again, test top-1 by epoch."""
+    out = ["### The recurrent layer on a fixed frontend"]
+    for _, d in runs:
+        tests = [k for k in d["epochs"][0] if k != "epoch"]
+        rows = [[e["epoch"], *(f"{pct(e[t]['top1'] / 100)} / {pct(e[t]['after_100ms'] / 100)}" for t in tests)]
+                for e in d["epochs"]]
+        what = ("and readout" if d["widen"] == 1 else
+                f"widened {d['widen']} x to {d['hidden_size']} units (the same function at epoch 0), and its readout")
+        out += [(f"`{Path(d['model']).name}`'s recurrent layer {what}, {d['parameters_trained']:,} parameters, trained "
+                 f"on the fixed frontend's features of {d['train_clips']:,} clips ({', '.join(d['train'])}), Adam "
+                 f"{d['lr']:g} with cosine decay. Whole-clip "
+                 "top-1 / the app's readout 100 ms after the word's end, on each test split:"),
+                table(["epoch", *tests], rows), source(d, d["command"])]
+    return "\n\n".join(out)
+
+
 def gpu_train(runs: list[tuple[str, dict]]) -> str:
     """One table per device (results/gpu_train*.json): `spikelip train`'s step, timed."""
     out = ["### Training throughput"]
@@ -669,8 +686,9 @@ int8 weights would not close the `paper-causal` gap: the GRU matrices get much f
 `MatMulInteger` and uint8 spikes, but the frontend's convolutions barely do, and int8 weights
 err by 3-5 % of the output's spread, which a threshold network turns into spike flips
 ([int8](notes/int8.md)). The idle probe explains the live step cost above
-([idle-step](notes/idle-step.md)); the trainability probe chose the bundled `small`'s shape
-([trainability](notes/trainability.md))."""
+([idle-step](notes/idle-step.md)); the trainability probe chose the bundled `small`'s shape, and
+the recurrent layer trained again on its fixed frontend (wider, or on more speakers) shows that
+the frontend's features bound what it reads ([trainability](notes/trainability.md))."""
 
 
 # --- assembling --------------------------------------------------------------------------------
@@ -682,7 +700,7 @@ SECTIONS = [
     (RELIABILITY, ["soak", "fuzz"]),
     (WORDS, ["boundaries", "segmenter", "sentences", "readouts"]),
     (NEW_DOMAIN, ["robustness", "adapt", "new_words", "roi_auto", "mouth_size"]),
-    (OTHER, ["idle", "int8", "trainability", "gpu_train"]),
+    (OTHER, ["idle", "int8", "trainability", "backend", "gpu_train"]),
 ]
 RENDER = {"model_step": model_step, "runtime": runtime, "latency": latency, "window": window, "onnx_threads": onnx_threads,
           "idle": idle, "int8": int8, "binning": binning, "aedat4": aedat4, "synth": synth, "fuzz": fuzz,
@@ -696,6 +714,7 @@ GROUPS = {
     "new_words": ("new_words", lambda kv: -kv[1]["train_clips"], new_words),
     "soak": ("soak-", lambda kv: -kv[1].get("minutes", 0), soak),
     "gpu_train": ("gpu_train", lambda kv: kv[0] != "gpu_train", gpu_train),  # the GPU's first
+    "backend": ("backend-", lambda kv: kv[1]["widen"], backend),
 }
 
 

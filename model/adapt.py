@@ -156,13 +156,13 @@ def _loss(logits: torch.Tensor, spans: torch.Tensor, y: torch.Tensor) -> torch.T
 
 
 @torch.no_grad()
-def frontend_features(net: Network, dataset, cfg: AdaptConfig) -> torch.utils.data.TensorDataset:
+def frontend_features(net: Network, dataset, batch_size: int = 16, workers: int = 2) -> torch.utils.data.TensorDataset:
     """(features (N, R, T, F), activity spans (N, 2), labels) of every clip, R the model's readings
     (2 for a mirror model): with the frontend fixed, an epoch then costs only the recurrent layers,
     so a CPU gets through many in minutes."""
     net.eval()
     feats, spans, labels = [], [], []
-    for x, y in torch.utils.data.DataLoader(dataset, batch_size=cfg.batch_size, num_workers=cfg.workers):
+    for x, y in torch.utils.data.DataLoader(dataset, batch_size=batch_size, num_workers=workers):
         feats.append(net.features(x))
         spans.append(activity_spans(x))
         labels.append(y)
@@ -312,12 +312,12 @@ def adapt(cfg: AdaptConfig, log=print) -> dict:
     if cfg.method != "bn":
         cached = cfg.method != "all"  # the frontend stays fixed: compute its features once
         if cached:
-            features = frontend_features(net, plain, cfg)
+            features = frontend_features(net, plain, cfg.batch_size, cfg.workers)
             fit_set, held_set = (torch.utils.data.Subset(features, idx) for idx in (fit, held))
             if cfg.views:
                 t0 = time.perf_counter()
                 augmented = torch.utils.data.Subset(clips_of("train", train_transform(temporal_augment=False, side=side), None), fit)
-                fit_set = Views([fit_set] + [frontend_features(net, augmented, cfg) for _ in range(cfg.views)])
+                fit_set = Views([fit_set] + [frontend_features(net, augmented, cfg.batch_size, cfg.workers) for _ in range(cfg.views)])
                 log(f"{cfg.views} cropped, flipped and zoomed copies of {len(fit)} takes in {time.perf_counter() - t0:.0f} s")
         else:  # the paper's crop and flip on every pass
             augmented = clips_of("train", train_transform(spatial_augment=False, temporal_augment=False, side=side))

@@ -113,3 +113,22 @@ def test_the_gpu_session_rehearses_on_the_cpu(tmp_path):
     assert back.config == trained.config
     for (name, a), b in zip(back.state_dict().items(), trained.state_dict().values()):
         assert torch.allclose(a, b, rtol=1e-3, atol=1e-4), name
+
+
+def test_a_widened_recurrent_layer_starts_as_the_same_function():
+    """probe_backend's Net2Net widening: each unit k times, the weights reading them split k
+    ways, so the wider network's logits equal the original's bin for bin (mirror model too)."""
+    import torch
+
+    from model.network import Network
+
+    widened = _bench("probe_backend").widened
+    torch.manual_seed(0)
+    for config in ({"backend": "spikgru2+"}, {"backend": "spikgru+", "mirror": True}):
+        net = Network({"name": "t", "input_size": 16, "input_pool": 2, "frontend_widths": [4, 4, 4, 4],
+                       "hidden_size": 8, "num_layers": 1, "num_classes": 5, **config}).eval()
+        x = torch.randint(-2, 3, (3, 12, 2, 16, 16)).float()
+        wide = widened(net, 2, noise=0.0)
+        assert wide.backend[0].hidden_size == 16
+        with torch.no_grad():
+            torch.testing.assert_close(wide(x), net(x), rtol=1e-5, atol=1e-5)
