@@ -29,12 +29,11 @@ import torch  # noqa: E402
 
 from benchmarks.common import write_result  # noqa: E402
 from model import build  # noqa: E402
-from model.adapt import frontend_features  # noqa: E402
+from model.adapt import frontend_features, training_loss  # noqa: E402
 from model.data import DvsLipDataset, input_side  # noqa: E402
 from model.evaluate import running_mean_since_onset  # noqa: E402
 from model.network import Network  # noqa: E402
 from model.recurrent import SpikGRU  # noqa: E402
-from model.train import clip_loss, readout_loss  # noqa: E402
 from stream.constants import BIN_MS  # noqa: E402
 
 
@@ -116,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
             for group in opt.param_groups:
                 group["lr"] = args.lr * min(1.0, (step + 1) / 200) * 0.5 * (1 + math.cos(math.pi * step / steps))
             logits = net.after_features(f)
-            loss = clip_loss(logits, y, -1) + readout_loss(logits, y, spans, math.ceil(50 / BIN_MS))
+            loss = training_loss(logits, spans, y)  # adapt's: the clip's mean and the readout from 50 ms after the end
             opt.zero_grad()
             loss.backward()
             opt.step()

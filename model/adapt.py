@@ -150,7 +150,7 @@ def split_takes(clips: list[tuple[Path, int]]) -> tuple[list[int], list[int]]:
     return sorted(fit), sorted(held)
 
 
-def _loss(logits: torch.Tensor, spans: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def training_loss(logits: torch.Tensor, spans: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Training's losses: the whole clip's mean, and the app's readout from 50 ms after the word's end."""
     return F.cross_entropy(logits.mean(1), y) + readout_loss(logits, y, spans, math.ceil(50 / BIN_MS))
 
@@ -247,7 +247,7 @@ def fine_tune(net: Network, fit, held, cached: bool, cfg: AdaptConfig, deadline:
         _train_mode(net)
         losses = []
         for batch in tqdm(loader, desc=f"epoch {epoch}", disable=None if cfg.progress else True, leave=False):
-            loss = _loss(*_logits(net, batch, cached))
+            loss = training_loss(*_logits(net, batch, cached))
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
