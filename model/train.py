@@ -552,9 +552,13 @@ def save_run(cfg: TrainConfig, learner: Learner, run: RunState, row: dict, mouth
 
 
 def end_process(proc: Process, board) -> None:
+    """Close the board; under DDP wait for every process (the main one still evaluates and saves)
+    before leaving the group together: a process tearing down its gloo connections while a peer
+    still holds its own can abort (SIGABRT seen once in the torchrun test)."""
     if board is not None:
         board.close()
     if proc.ddp:
+        dist.barrier()
         dist.destroy_process_group()
 
 
