@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from app.models import BUNDLED_MODEL, load_model  # noqa: E402
 from benchmarks.common import write_result  # noqa: E402
-from model.data import DvsLipDataset, clip_events  # noqa: E402
+from model.data import DvsLipDataset, clip_events, input_side  # noqa: E402
 from model.evaluate import evaluate  # noqa: E402
 from model.checkpoint import find_checkpoint  # noqa: E402
 from model.config import read_json  # noqa: E402
