@@ -39,7 +39,7 @@ class LoadedModel(NamedTuple):
 
 
 def load_model(spec: str | None = None, quiet: bool = False, runtime: str | None = None,
-               spikes: bool = False) -> LoadedModel:
+               spikes: bool = False, overrides: dict | None = None) -> LoadedModel:
     """A `LoadedModel` for `spec`; `None` means the bundled model.
 
     A spec ending in .onnx (from `spikelip export`) loads a `model.runtime.OnnxRunner`, which
@@ -48,7 +48,8 @@ def load_model(spec: str | None = None, quiet: bool = False, runtime: str | None
     `onnx_file_for`);
     "fastest" picks the first runtime of `RUNTIMES` that can run it; None is torch, or onnx for
     an .onnx file. `spikes` asks an onnx/sparse runtime for an export that also outputs every
-    layer's spikes (`step(..., record=True)`, for the window's rasters).
+    layer's spikes (`step(..., record=True)`, for the window's rasters). `overrides` replaces
+    config fields that leave the weights as they are (benchmarks: e.g. "window_offsets").
 
     Without a bundled checkpoint (fresh clone before training), a randomly initialised
     `small` network keeps the whole path real; a warning says its predictions mean nothing.
@@ -57,7 +58,7 @@ def load_model(spec: str | None = None, quiet: bool = False, runtime: str | None
 
     if spec is None:
         if BUNDLED_MODEL.exists():
-            net = build(str(BUNDLED_MODEL)).eval()
+            net = build(str(BUNDLED_MODEL), **(overrides or {})).eval()
             loaded = _with_runtime(net, runtime, f"{net.name} (bundled)", quiet, spikes)
             return _with_mouth(_with_boundary(loaded, BUNDLED_MODEL), BUNDLED_MODEL)
         if not quiet:
@@ -76,7 +77,7 @@ def load_model(spec: str | None = None, quiet: bool = False, runtime: str | None
             raise SpikeLipError(f"{spec}: an ONNX file runs with the onnx runtime only, not {runtime!r}")
         net = OnnxRunner(spec)
         return _with_moves(LoadedModel(net, net.words, f"{spec} (onnx)", "onnx"))
-    loaded = _with_runtime(build(spec).eval(), runtime, str(spec), quiet, spikes)
+    loaded = _with_runtime(build(spec, **(overrides or {})).eval(), runtime, str(spec), quiet, spikes)
     return _with_moves(_with_mouth(_with_boundary(loaded, spec), spec))
 
 

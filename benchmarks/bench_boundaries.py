@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import tempfile
 import time
@@ -114,10 +115,13 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--keep", type=Path, help="write (and reuse) the recordings here")
     parser.add_argument("--model", help="a model with a word-boundary head (default the bundled one)")
+    parser.add_argument("--window-offsets", type=json.loads, metavar="JSON",
+                        help="read each bin through the window at these [dy, dx] offsets, e.g. '[[1, 1], [-1, -1]]'")
     parser.add_argument("--json", default="boundaries", help="result name under benchmarks/results (default boundaries)")
     args = parser.parse_args(argv)
     use_streaming_threads()
-    net, words, description, _ = load_model(args.model, runtime="sparse", quiet=True)
+    offsets = {"window_offsets": args.window_offsets} if args.window_offsets else None
+    net, words, description, _ = load_model(args.model, runtime="sparse", quiet=True, overrides=offsets)
     if net.boundary is None:
         raise SystemExit(f"{args.model or 'the bundled model'} has no word-boundary head: train one with `spikelip boundary`")
     ways = {"activity segmenter": WordSegmenter, "learnt boundaries": lambda: segmenter_for(net)}
@@ -156,8 +160,8 @@ def main(argv=None) -> int:
                                       "errors": None, "commit_ms_p50": ms, "commit_ms_p90": ms}
                 print(f"{name:22s} {way:20s} right {right[after]:3d}/{results[name][way]['words']}", flush=True)
     write_result(args.json, {
-        "command": " ".join(["python benchmarks/bench_boundaries.py", *(["--model", args.model] if args.model else [])]),
-        "model": description,
+        "command": shlex.join(["python", "benchmarks/bench_boundaries.py", *(argv if argv is not None else sys.argv[1:])]),
+        "model": description + (f", window at offsets {args.window_offsets}" if offsets else ""),
         "sets": {name: {"seeds": [seed, seed + count - 1], "words_per_sentence": per,
                         "options": {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()}}
                  for name, (seed, count, per, options) in SETS.items()},

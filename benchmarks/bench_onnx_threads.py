@@ -1,7 +1,8 @@
 """onnxruntime intra-op threads per model: the ONNX step alone, 1 vs 2 threads, over the sample's bins.
 
 Backs `model.runtime.default_threads`: a short step loses more to thread hand-offs than a second
-core gives it. Bundled `small` (or an untrained one) and `paper-causal` (random weights), dense
+core gives it. Bundled `small` (or an untrained one), the same reading through its window at
+four offsets (`model.config.FOUR_PHASES`, 8 readings), and `paper-causal` (random weights), dense
 and sparse exports, each stepped over the 398 bins twice (the first pass warms up).
 
     .venv/bin/python benchmarks/bench_onnx_threads.py
@@ -18,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from app.models import load_model, onnx_file_for  # noqa: E402
 from benchmarks.bench_runtime import recording_frames, time_steps  # noqa: E402
 from benchmarks.common import write_result  # noqa: E402
+from model.config import FOUR_PHASES  # noqa: E402
 from model.runtime import OnnxRunner, default_threads  # noqa: E402
 
 
@@ -29,11 +31,12 @@ def step_ms(runner: OnnxRunner, frames: torch.Tensor) -> np.ndarray:
 def main() -> int:
     frames = torch.stack(recording_frames())
     result = {"steps": len(frames), "models": {}}
-    for spec in (None, "paper-causal"):
-        loaded = load_model(spec, quiet=True)
+    for spec, overrides, suffix in ((None, None, ""), (None, {"window_offsets": FOUR_PHASES}, ", window at 4 offsets"),
+                                    ("paper-causal", None, "")):
+        loaded = load_model(spec, quiet=True, overrides=overrides)
         for sparse in (False, True):
             path = onnx_file_for(loaded.net, quiet=True, sparse=sparse)
-            key = f"{loaded.description.split(f' ({loaded.runtime})')[0]} / {'sparse' if sparse else 'onnx'}"
+            key = f"{loaded.description.split(f' ({loaded.runtime})')[0]}{suffix} / {'sparse' if sparse else 'onnx'}"
             runs = {}
             for threads in (1, 2):
                 ms = step_ms(OnnxRunner(path, threads=threads), frames)

@@ -9,11 +9,13 @@ single shift costs more than 3 points against clean. Results: `results/robustnes
 
 With `--calibrate USER` each shift's mouth is first found on USER's train clips under the same
 shift (a user's takes, as `spikelip adapt` finds it, no training) and moved back to where the
-model learnt it before the test clips are read.
+model learnt it before the test clips are read. `--window-offsets '[[1, 1], [1, -1], ...]'` reads
+each bin through the model's window at those offsets too (config "window_offsets", same weights).
 """
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import sys
 import time
@@ -61,9 +63,14 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--calibrate", type=Path, metavar="USER",
                    help="a folder whose train split stands for a user's takes: each shift's mouth found there first")
+    p.add_argument("--window-offsets", type=json.loads, metavar="JSON",
+                   help="read each bin through the window at these [dy, dx] offsets, e.g. '[[1, 1], [-1, -1]]'")
     p.add_argument("--name", default="robustness", help="results/NAME.json")
     args = p.parse_args()
-    net, words, description, _ = load_model(args.model, runtime="torch")
+    offsets = {"window_offsets": args.window_offsets} if args.window_offsets else None
+    net, words, description, _ = load_model(args.model, runtime="torch", overrides=offsets)
+    if offsets:
+        description += f", window at offsets {args.window_offsets}"
     print(f"robustness of {description} on {args.data}/test", flush=True)
     calibrate = None
     if args.calibrate:

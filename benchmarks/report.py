@@ -393,6 +393,21 @@ def boundaries(d: dict) -> str:
     ])
 
 
+def boundaries_runs(runs: list[tuple[str, dict]]) -> str:
+    """The bundled model's table (results/boundaries.json), then each other reading of the same
+    sentences (results/boundaries-*.json) against it: words right and commit p50."""
+    (_, first), *others = runs
+    out = [boundaries(first)]
+    for _, d in others:
+        rows = [[name, way, f"{first['results'][name][way]['right']} -> {r['right']} of {r['words']}",
+                 f"{f(first['results'][name][way]['commit_ms_p50'], 0)} -> {f(r['commit_ms_p50'], 0)}"]
+                for name, ways in d["results"].items() for way, r in ways.items() if way != "activity segmenter"]
+        out += [f"The same sentences read by `{d['model']}`, against the table above:",
+                table(["sentences", "word ends from", "words right", "commit p50 (ms after the end)"], rows),
+                source(d, d["command"])]
+    return "\n\n".join(out)
+
+
 def readouts(d: dict) -> str:
     rows = [[name, pct(v)] for name, v in d["top1_100ms_after_end"].items()]
     return "\n\n".join([
@@ -420,7 +435,10 @@ def robustness(items: list[tuple[str, dict]]) -> str:
            "and distilled from the 114-epoch model on the clean clips: `--camera-augment --distill`); "
            "`bundled-mouth-moved`: the bundled model with each shift's mouth first found on 300 clips of other "
            "speakers under the same shift and moved back, as `spikelip adapt` does before anything else "
-           "(`--calibrate`; no training, no BatchNorm change)."]
+           "(`--calibrate`; no training, no BatchNorm change); `bundled-four-phases`: the bundled model's weights "
+           "reading each bin through its window at the four offsets of `model.config.FOUR_PHASES` (the phases "
+           "of its 4 x 4 input pool), each mirrored too: 8 readings averaged instead of 2 (`--window-offsets`; "
+           "not the bundled setting, [notes](notes/mirror.md#reading-through-the-window-at-four-offsets))."]
     for clips, runs in sorted(sets.items(), reverse=True):
         shifts = list(runs[0][1]["shifts"])
         rows = [[name] + [f"{pct(d['shifts'][name]['top1'])} ({0.0 - d['shifts'][name]['drop_points']:+.1f})"
@@ -704,12 +722,14 @@ SECTIONS = [
 ]
 RENDER = {"model_step": model_step, "runtime": runtime, "latency": latency, "window": window, "onnx_threads": onnx_threads,
           "idle": idle, "int8": int8, "binning": binning, "aedat4": aedat4, "synth": synth, "fuzz": fuzz,
-          "segmenter": segmenter, "boundaries": boundaries, "sentences": sentences, "readouts": readouts, "trainability": trainability,
+          "segmenter": segmenter, "sentences": sentences, "readouts": readouts, "trainability": trainability,
           "roi_auto": roi_auto, "mouth_size": mouth_size}
 
 # Sections drawn from several result files: (file name prefix, their order, renderer).
 GROUPS = {
-    "robustness": ("robustness", lambda kv: ("bundled" not in kv[0], "mouth-moved" in kv[0]), robustness),  # bundled first
+    "robustness": ("robustness", lambda kv: ("bundled" not in kv[0], "mouth-moved" in kv[0], "phases" in kv[0]),
+                   robustness),  # bundled first
+    "boundaries": ("boundaries", lambda kv: kv[0] != "boundaries", boundaries_runs),  # the bundled model's first
     "adapt": ("adapt", lambda kv: kv[0] != "adapt", adapt),
     "new_words": ("new_words", lambda kv: -kv[1]["train_clips"], new_words),
     "soak": ("soak-", lambda kv: -kv[1].get("minutes", 0), soak),

@@ -182,10 +182,14 @@ class Views(torch.utils.data.Dataset):
         return self.views[int(torch.randint(len(self.views), ()))][i]
 
 
-def _logits(net: Network, batch, cached: bool):
-    """(logits, spans, labels) of a batch of clips, or of their cached frontend features."""
+def _logits(net: Network, batch, cached: bool, one_window: bool = False):
+    """(logits, spans, labels) of a batch of clips, or of their cached frontend features; with
+    `one_window`, only the readings of one window (drawn at random) of a model that reads its
+    window at several offsets: a training step then costs what one window's does."""
     if cached:
         f, spans, y = batch
+        if one_window and len(net.reading.offsets) > 1:
+            f = f[:, net.reading.of_window(int(torch.randint(len(net.reading.offsets), ())))]
         return net.after_features(f), spans, y
     x, y = batch
     return net(x), activity_spans(x), y
@@ -247,7 +251,7 @@ def fine_tune(net: Network, fit, held, cached: bool, cfg: AdaptConfig, deadline:
         _train_mode(net)
         losses = []
         for batch in tqdm(loader, desc=f"epoch {epoch}", disable=None if cfg.progress else True, leave=False):
-            loss = training_loss(*_logits(net, batch, cached))
+            loss = training_loss(*_logits(net, batch, cached, one_window=True))
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

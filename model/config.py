@@ -15,7 +15,9 @@ Garner) or gru (ANN); hidden_size, num_layers, bidirectional (offline only); dro
 dropout_backend (between recurrent layers), dropout_readout; alpha_init: initial leak of PLIF
 and SpikGRU currents. Optional, absent unless set: mirror (true: also read every bin mirrored
 left to right, in a second row with its own state, and average the two readings' logits;
-docs/notes/mirror.md); input_affine {"scale", "dx", "dy"}, the move
+docs/notes/mirror.md); window_offsets [[dy, dx], ...] (px, each at most a quarter of input_size:
+read every bin through the window moved by each offset, zeros where it leaves the input, and
+average those readings' logits too); input_affine {"scale", "dx", "dy"}, the move
 that puts a user's mouth where the model learnt it, applied to every clip's events (128 x 128
 clip pixels) before binning (written by `spikelip adapt`, see `stream.mouth_place`); optionally
 also "rotate_deg".
@@ -57,7 +59,10 @@ DEFAULTS = {
     "alpha_init": 0.9,
 }
 
-OPTIONAL = ("input_affine", "mirror")
+OPTIONAL = ("input_affine", "mirror", "window_offsets")
+# A 4 x 4 input pool's four phases, 2 px apart and about the centre: window offsets whose pooled
+# inputs differ most (docs/notes/mirror.md).
+FOUR_PHASES = [[1, 1], [1, -1], [-1, 1], [-1, -1]]
 
 _CHOICES = {"frontend_neuron": NEURONS, "frontend_mode": MODES, "backend": BACKENDS}
 
@@ -134,7 +139,23 @@ def validate(config: dict, source: str = "config") -> dict:
         raise SpikeLipError(f"{source}: a centred temporal kernel must have an odd length")
     if "input_affine" in cfg:
         cfg["input_affine"] = _input_affine(cfg["input_affine"], source)
+    if "window_offsets" in cfg:
+        cfg["window_offsets"] = _window_offsets(cfg["window_offsets"], cfg["input_size"], source)
     return cfg
+
+
+def _window_offsets(value, size: int, source: str) -> list[list[int]]:
+    """A non-empty list of distinct [dy, dx] integer pairs within a quarter of the input's side,
+    or a one-line error."""
+    def pair(v) -> bool:
+        return (isinstance(v, (list, tuple)) and len(v) == 2
+                and all(isinstance(d, int) and not isinstance(d, bool) and abs(d) <= size // 4 for d in v))
+
+    if not isinstance(value, (list, tuple)) or not value or not all(pair(v) for v in value) \
+            or len({tuple(v) for v in value}) != len(value):
+        raise SpikeLipError(f"{source}: window_offsets must be a list of distinct [dy, dx] pixel pairs, each "
+                            f"within {size // 4} px (a quarter of input_size), not {value!r}")
+    return [list(v) for v in value]
 
 
 def input_affine(config: dict) -> Affine | None:

@@ -7,10 +7,12 @@ Python counters), so it can become explicit inputs and outputs of an exported gr
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from model.config import default_words, validate
 from model.frontend import Frontend
@@ -29,31 +31,64 @@ class NetworkState(NamedTuple):
     backend: tuple
 
 
-def readings_of(x: torch.Tensor, readings: int) -> torch.Tensor:
-    """x (B, ...) -> (R B, ...): x, then (R = 2, a mirror model) x mirrored left to right."""
-    return torch.cat([x, x.flip(-1)]) if readings == 2 else x
+@dataclass(frozen=True)
+class Readings:
+    """How a network reads each bin: its window placed at each of `offsets` ((dy, dx) px; the
+    centre, unless config["window_offsets"] says more), each also mirrored left to right when
+    `mirror`; every reading is a row of one batch, with its own state, and their logits are
+    averaged (docs/notes/mirror.md: each reading errs differently)."""
+
+    offsets: tuple[tuple[int, int], ...] = ((0, 0),)
+    mirror: bool = False
+
+    @classmethod
+    def of_config(cls, config: dict) -> Readings:
+        return cls(tuple((int(dy), int(dx)) for dy, dx in config.get("window_offsets", [(0, 0)])),
+                   bool(config.get("mirror")))
+
+    @property
+    def count(self) -> int:
+        return len(self.offsets) * (2 if self.mirror else 1)
+
+    def rows(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, ..., H, W) -> (R B, ...): the window at each offset, then each of those mirrored."""
+        rows = [moved_window(x, dy, dx) for dy, dx in self.offsets]
+        rows += [r.flip(-1) for r in rows] if self.mirror else []
+        return torch.cat(rows) if len(rows) > 1 else rows[0]
+
+    def of_window(self, k: int) -> list[int]:
+        """The rows of window k's readings: as it comes, and mirrored."""
+        return [k, k + len(self.offsets)] if self.mirror else [k]
+
+    def merge(self, y: torch.Tensor) -> torch.Tensor:
+        """(R B, ...) -> (B, ...): the readings' mean (of logits)."""
+        return y.unflatten(0, (self.count, -1)).mean(0) if self.count > 1 else y
+
+    def first(self, rec: dict | None) -> dict | None:
+        """Recorded spikes of the first reading only: the first B of R B rows."""
+        if rec is None or self.count == 1:
+            return rec
+        return {name: s.unflatten(0, (self.count, -1))[0] for name, s in rec.items()}
 
 
-def merge_readings(y: torch.Tensor, readings: int) -> torch.Tensor:
-    """(R B, ...) -> (B, ...): the readings' mean (of logits)."""
-    return y.unflatten(0, (readings, -1)).mean(0) if readings == 2 else y
+def moved_window(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
+    """x (..., H, W) seen through its window moved dy px down and dx px right: out[i, j] =
+    x[i + dy, j + dx], zero where that falls outside."""
+    if dy == 0 and dx == 0:
+        return x
+    pad = max(abs(dy), abs(dx))
+    h, w = x.shape[-2:]
+    return F.pad(x, (pad, pad, pad, pad))[..., pad + dy:pad + dy + h, pad + dx:pad + dx + w]
 
 
-def direct_reading(rec: dict | None, readings: int) -> dict | None:
-    """Recorded spikes of the unmirrored reading only: the first B of R B rows."""
-    if rec is None or readings == 1:
-        return rec
-    return {name: s.unflatten(0, (readings, -1))[0] for name, s in rec.items()}
-
-
-def step_through(frontend, backend, readout, readings: int, x_t: torch.Tensor, state: NetworkState,
+def step_through(frontend, backend, readout, readings: Readings, x_t: torch.Tensor, state: NetworkState,
                  record: bool = False, dropouts: tuple = (nn.Identity(), nn.Identity(), nn.Identity())):
-    """One bin through `frontend`, the recurrent `backend` layers and `readout`, read `readings`
-    times (the mirror): `Network.step`, and the export graphs that swap in other layers.
+    """One bin through `frontend`, the recurrent `backend` layers and `readout`, once for each of
+    the `readings`: `Network.step`, and the export graphs that swap in other layers.
     `dropouts` (frontend, between recurrent layers, readout) act in training only."""
     drop_frontend, drop_backend, drop_readout = dropouts
     rec = {} if record else None
-    h, front = frontend.step(readings_of(x_t, readings), state.frontend, rec)
+    h, front = frontend.step(readings.rows(x_t), state.frontend, rec)
     h = drop_frontend(h)
     back = []
     for i, (layer, st) in enumerate(zip(backend, state.backend)):
@@ -61,9 +96,9 @@ def step_through(frontend, backend, readout, readings: int, x_t: torch.Tensor, s
         back.append(st)
         if rec is not None:
             rec[f"backend.{i}"] = h
-    logits = merge_readings(readout(drop_readout(h)), readings)
+    logits = readings.merge(readout(drop_readout(h)))
     new = NetworkState(front, tuple(back))
-    return (logits, new, direct_reading(rec, readings)) if record else (logits, new)
+    return (logits, new, readings.first(rec)) if record else (logits, new)
 
 
 class Network(nn.Module):
@@ -75,7 +110,9 @@ class Network(nn.Module):
     With config["mirror"] the same weights also read every bin mirrored left to right, as more
     rows of the batch (so the streaming state holds 2 B rows), and the two readings' logits are
     averaged: a mouth is nearly symmetric and the two readings err differently (+2-4 points
-    top-1 on held-out SynthLip, at little more cost per step than one reading).
+    top-1 on held-out SynthLip, at little more cost per step than one reading). With
+    config["window_offsets"] it reads the bin through its window placed at each offset (e.g. the
+    four phases of a 4 x 4 input pool), each mirrored too: `Readings`.
     """
 
     def __init__(self, config: dict, words: list[str] | None = None):
@@ -141,9 +178,14 @@ class Network(nn.Module):
             )
 
     @property
+    def reading(self) -> Readings:
+        """Where and how the model reads each bin: its window offsets, mirrored or not."""
+        return Readings.of_config(self.config)
+
+    @property
     def readings(self) -> int:
-        """How many readings of each bin the model averages: 2 for a mirror model, else 1."""
-        return 2 if self.config.get("mirror") else 1
+        """How many readings of each bin the model averages (2 for a mirror model, 1 plain)."""
+        return self.reading.count
 
     def forward(self, x: torch.Tensor, record: bool = False):
         """x (B, T, 2, S, S) -> logits (B, T, C); with record, also {layer: (B, T, units)} spikes."""
@@ -151,18 +193,19 @@ class Network(nn.Module):
             raise SpikeLipError(f"model input must be (batch, time, 2, H, W), got shape {tuple(x.shape)}")
         self._check_frames(x.shape, "model input")
         rec = {} if record else None
-        h = self.frontend(readings_of(x, self.readings), rec)
-        logits = merge_readings(self.after_frontend(h, rec), self.readings)
-        return (logits, direct_reading(rec, self.readings)) if record else logits
+        h = self.frontend(self.reading.rows(x), rec)
+        logits = self.reading.merge(self.after_frontend(h, rec))
+        return (logits, self.reading.first(rec)) if record else logits
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Frontend features (B, R, T, F) of x's R readings: adaptation computes them once and
         trains only what comes after (`after_features`)."""
-        return self.frontend(readings_of(x, self.readings)).unflatten(0, (self.readings, -1)).transpose(0, 1)
+        return self.frontend(self.reading.rows(x)).unflatten(0, (self.readings, -1)).transpose(0, 1)
 
     def after_features(self, f: torch.Tensor) -> torch.Tensor:
-        """`features` (B, R, T, F) -> logits (B, T, C)."""
-        return merge_readings(self.after_frontend(f.transpose(0, 1).flatten(0, 1)), self.readings)
+        """`features` (B, R, T, F) -> logits (B, T, C): the mean of the readings given (all R, or
+        some of them: training a model of many readings on one window at a time)."""
+        return self.after_frontend(f.transpose(0, 1).flatten(0, 1)).unflatten(0, (f.shape[1], -1)).mean(0)
 
     def after_frontend(self, h: torch.Tensor, rec: dict | None = None) -> torch.Tensor:
         """Frontend features (B, T, F) -> logits (B, T, C) of each reading: the recurrent layers
@@ -202,5 +245,5 @@ class Network(nn.Module):
         """
         self._check_streamable()
         self._check_frames(x_t.shape, "model step input")
-        return step_through(self.frontend, self.backend, self.readout, self.readings, x_t, state, record,
+        return step_through(self.frontend, self.backend, self.readout, self.reading, x_t, state, record,
                             (self.drop_frontend, self.drop_backend, self.drop_readout))

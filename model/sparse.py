@@ -108,8 +108,8 @@ class SparseStep(nn.Module):
         stem = self.frontend.stages[0]
         stem.conv = _BinwiseConv3d(stem.conv)
         self.readout = net.readout
-        self.readings = net.readings
+        self.reading = net.reading
 
     def step(self, x_t: torch.Tensor, state: NetworkState, record: bool = False):
         """As `Network.step`, record included (the same layer names)."""
-        return step_through(self.frontend, self.layers, self.readout, self.readings, x_t, state, record)
+        return step_through(self.frontend, self.layers, self.readout, self.reading, x_t, state, record)
