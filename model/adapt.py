@@ -156,14 +156,18 @@ def training_loss(logits: torch.Tensor, spans: torch.Tensor, y: torch.Tensor) ->
 
 
 @torch.no_grad()
-def frontend_features(net: Network, dataset, batch_size: int = 16, workers: int = 2) -> torch.utils.data.TensorDataset:
+def frontend_features(net: Network, dataset, batch_size: int = 16, workers: int = 2,
+                      one_window: bool = False) -> torch.utils.data.TensorDataset:
     """(features (N, R, T, F), activity spans (N, 2), labels) of every clip, R the model's readings
     (2 for a mirror model): with the frontend fixed, an epoch then costs only the recurrent layers,
-    so a CPU gets through many in minutes."""
+    so a CPU gets through many in minutes. With `one_window`, a model reading its window at several
+    offsets gives each batch's readings through one of them, drawn at random: training takes
+    then cost what one window's do, and still meet every window."""
     net.eval()
     feats, spans, labels = [], [], []
+    windows = len(net.reading.offsets)
     for x, y in torch.utils.data.DataLoader(dataset, batch_size=batch_size, num_workers=workers):
-        feats.append(net.features(x))
+        feats.append(net.features(x, int(torch.randint(windows, ())) if one_window and windows > 1 else None))
         spans.append(activity_spans(x))
         labels.append(y)
     return torch.utils.data.TensorDataset(torch.cat(feats), torch.cat(spans), torch.cat(labels))
@@ -182,14 +186,10 @@ class Views(torch.utils.data.Dataset):
         return self.views[int(torch.randint(len(self.views), ()))][i]
 
 
-def _logits(net: Network, batch, cached: bool, one_window: bool = False):
-    """(logits, spans, labels) of a batch of clips, or of their cached frontend features; with
-    `one_window`, only the readings of one window (drawn at random) of a model that reads its
-    window at several offsets: a training step then costs what one window's does."""
+def _logits(net: Network, batch, cached: bool):
+    """(logits, spans, labels) of a batch of clips, or of their cached frontend features."""
     if cached:
         f, spans, y = batch
-        if one_window and len(net.reading.offsets) > 1:
-            f = f[:, net.reading.of_window(int(torch.randint(len(net.reading.offsets), ())))]
         return net.after_features(f), spans, y
     x, y = batch
     return net(x), activity_spans(x), y
@@ -251,7 +251,7 @@ def fine_tune(net: Network, fit, held, cached: bool, cfg: AdaptConfig, deadline:
         _train_mode(net)
         losses = []
         for batch in tqdm(loader, desc=f"epoch {epoch}", disable=None if cfg.progress else True, leave=False):
-            loss = training_loss(*_logits(net, batch, cached, one_window=True))
+            loss = training_loss(*_logits(net, batch, cached))
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -316,12 +316,13 @@ def adapt(cfg: AdaptConfig, log=print) -> dict:
     if cfg.method != "bn":
         cached = cfg.method != "all"  # the frontend stays fixed: compute its features once
         if cached:
-            features = frontend_features(net, plain, cfg.batch_size, cfg.workers)
-            fit_set, held_set = (torch.utils.data.Subset(features, idx) for idx in (fit, held))
+            fit_set, held_set = (frontend_features(net, torch.utils.data.Subset(plain, idx), cfg.batch_size, cfg.workers,
+                                                   one_window=idx is fit) for idx in (fit, held))
             if cfg.views:
                 t0 = time.perf_counter()
                 augmented = torch.utils.data.Subset(clips_of("train", train_transform(temporal_augment=False, side=side), None), fit)
-                fit_set = Views([fit_set] + [frontend_features(net, augmented, cfg.batch_size, cfg.workers) for _ in range(cfg.views)])
+                fit_set = Views([fit_set] + [frontend_features(net, augmented, cfg.batch_size, cfg.workers, one_window=True)
+                                             for _ in range(cfg.views)])
                 log(f"{cfg.views} cropped, flipped and zoomed copies of {len(fit)} takes in {time.perf_counter() - t0:.0f} s")
         else:  # the paper's crop and flip on every pass
             augmented = clips_of("train", train_transform(spatial_augment=False, temporal_augment=False, side=side))

@@ -56,10 +56,6 @@ class Readings:
         rows += [r.flip(-1) for r in rows] if self.mirror else []
         return torch.cat(rows) if len(rows) > 1 else rows[0]
 
-    def of_window(self, k: int) -> list[int]:
-        """The rows of window k's readings: as it comes, and mirrored."""
-        return [k, k + len(self.offsets)] if self.mirror else [k]
-
     def merge(self, y: torch.Tensor) -> torch.Tensor:
         """(R B, ...) -> (B, ...): the readings' mean (of logits)."""
         return y.unflatten(0, (self.count, -1)).mean(0) if self.count > 1 else y
@@ -197,10 +193,11 @@ class Network(nn.Module):
         logits = self.reading.merge(self.after_frontend(h, rec))
         return (logits, self.reading.first(rec)) if record else logits
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Frontend features (B, R, T, F) of x's R readings: adaptation computes them once and
-        trains only what comes after (`after_features`)."""
-        return self.frontend(self.reading.rows(x)).unflatten(0, (self.readings, -1)).transpose(0, 1)
+    def features(self, x: torch.Tensor, window: int | None = None) -> torch.Tensor:
+        """Frontend features (B, R, T, F) of x's R readings, or of window `window`'s readings only:
+        adaptation computes them once and trains only what comes after (`after_features`)."""
+        reading = self.reading if window is None else Readings((self.reading.offsets[window],), self.reading.mirror)
+        return self.frontend(reading.rows(x)).unflatten(0, (reading.count, -1)).transpose(0, 1)
 
     def after_features(self, f: torch.Tensor) -> torch.Tensor:
         """`features` (B, R, T, F) -> logits (B, T, C): the mean of the readings given (all R, or

@@ -115,6 +115,39 @@ def test_a_tiny_adapt_run_improves_a_shifted_toy_set(shifted, tmp_path):
     assert round(json.loads(report.read_text())["top1"], 4) == m["after"]["top1"]
 
 
+@pytest.mark.slow
+def test_a_model_of_several_windows_adapts_on_one_windows_features_a_batch(shifted, tmp_path, monkeypatch):
+    """Fine-tuning a model that reads its window at several offsets (config window_offsets) costs
+    what one window's does: the takes it trains on, and their copies, come as one window's
+    readings; the held-out takes that choose the epoch as every reading."""
+    import shutil
+
+    import model.adapt as adapt_module
+    from model.config import FOUR_PHASES
+
+    base = tmp_path / "base"
+    base.mkdir()
+    card = json.loads(BUNDLED_MODEL.read_text())
+    card["config"]["window_offsets"] = FOUR_PHASES
+    card.pop("boundary", None)
+    (base / "small.json").write_text(json.dumps(card))
+    shutil.copy(BUNDLED_MODEL.with_suffix(".safetensors"), base / "small.safetensors")
+    readings = []
+    real = adapt_module.frontend_features
+
+    def recorded(*args, **kwargs):
+        features = real(*args, **kwargs)
+        readings.append((kwargs.get("one_window", False), features.tensors[0].shape[1]))
+        return features
+
+    monkeypatch.setattr(adapt_module, "frontend_features", recorded)
+    result = adapt(AdaptConfig(data=str(shifted), out=str(tmp_path / "run"), model=str(base / "small.json"),
+                               views=1, max_epochs=1, workers=0, progress=False), log=lambda line: None)
+    assert sorted(readings) == [(False, 8), (True, 2), (True, 2)]  # held out; the takes and their copy
+    assert result["adapt"]["epochs"] == 1
+    assert build(str(tmp_path / "run" / "model.json")).config["window_offsets"] == FOUR_PHASES
+
+
 def test_the_learning_rate_decays_as_torchs_cosine_annealing():
     opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1e-3)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=7)
