@@ -121,6 +121,7 @@ class Network(nn.Module):
                 f"{len(self.words)} words given for a model with {cfg['num_classes']} classes"
             )
         self.frame_shape = (cfg["in_channels"], cfg["input_size"], cfg["input_size"])
+        self.reading = Readings.of_config(cfg)  # where and how it reads each bin: window offsets, mirrored or not
         self.frontend = Frontend(
             cfg["frontend_widths"],
             cfg["frontend_mode"],
@@ -172,11 +173,6 @@ class Network(nn.Module):
                 f"{what} has frames of shape {tuple(shape[-3:])}; this model takes "
                 f"{self.frame_shape} (ON, -OFF counts centre-cropped to {self.frame_shape[-1]} px)"
             )
-
-    @property
-    def reading(self) -> Readings:
-        """Where and how the model reads each bin: its window offsets, mirrored or not."""
-        return Readings.of_config(self.config)
 
     @property
     def readings(self) -> int:
