@@ -37,7 +37,7 @@ from app.models import load_model, use_streaming_threads  # noqa: E402
 from app.pipeline import Pipeline  # noqa: E402
 from app.segment import WordSegmenter, segmenter_for  # noqa: E402
 from app.truth import read_sentence, spoken_at  # noqa: E402
-from benchmarks.common import write_result  # noqa: E402
+from benchmarks.common import add_window_offsets, window_offsets, write_result  # noqa: E402
 from model import Readout  # noqa: E402
 from model.boundary import score_segments  # noqa: E402
 from model.data import step_input  # noqa: E402
@@ -115,13 +115,12 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--keep", type=Path, help="write (and reuse) the recordings here")
     parser.add_argument("--model", help="a model with a word-boundary head (default the bundled one)")
-    parser.add_argument("--window-offsets", type=json.loads, metavar="JSON",
-                        help="read each bin through the window at these [dy, dx] offsets, e.g. '[[1, 1], [-1, -1]]'")
+    add_window_offsets(parser)
     parser.add_argument("--json", default="boundaries", help="result name under benchmarks/results (default boundaries)")
     args = parser.parse_args(argv)
     use_streaming_threads()
-    offsets = {"window_offsets": args.window_offsets} if args.window_offsets else None
-    net, words, description, _ = load_model(args.model, runtime="sparse", quiet=True, overrides=offsets)
+    overrides, reading = window_offsets(args)
+    net, words, description, _ = load_model(args.model, runtime="sparse", quiet=True, overrides=overrides)
     if net.boundary is None:
         raise SystemExit(f"{args.model or 'the bundled model'} has no word-boundary head: train one with `spikelip boundary`")
     ways = {"activity segmenter": WordSegmenter, "learnt boundaries": lambda: segmenter_for(net)}
@@ -161,7 +160,7 @@ def main(argv=None) -> int:
                 print(f"{name:22s} {way:20s} right {right[after]:3d}/{results[name][way]['words']}", flush=True)
     write_result(args.json, {
         "command": shlex.join(["python", "benchmarks/bench_boundaries.py", *(argv if argv is not None else sys.argv[1:])]),
-        "model": description + (f", window at offsets {args.window_offsets}" if offsets else ""),
+        "model": description + reading,
         "sets": {name: {"seeds": [seed, seed + count - 1], "words_per_sentence": per,
                         "options": {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()}}
                  for name, (seed, count, per, options) in SETS.items()},

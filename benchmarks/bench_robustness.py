@@ -15,7 +15,6 @@ each bin through the model's window at those offsets too (config "window_offsets
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 import time
@@ -23,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from app.models import BUNDLED_MODEL, load_model  # noqa: E402
-from benchmarks.common import write_result  # noqa: E402
+from benchmarks.common import add_window_offsets, window_offsets, write_result  # noqa: E402
 from model.data import DvsLipDataset, clip_events, input_side  # noqa: E402
 from model.evaluate import evaluate  # noqa: E402
 from model.checkpoint import find_checkpoint  # noqa: E402
@@ -63,14 +62,12 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--calibrate", type=Path, metavar="USER",
                    help="a folder whose train split stands for a user's takes: each shift's mouth found there first")
-    p.add_argument("--window-offsets", type=json.loads, metavar="JSON",
-                   help="read each bin through the window at these [dy, dx] offsets, e.g. '[[1, 1], [-1, -1]]'")
+    add_window_offsets(p)
     p.add_argument("--name", default="robustness", help="results/NAME.json")
     args = p.parse_args()
-    offsets = {"window_offsets": args.window_offsets} if args.window_offsets else None
-    net, words, description, _ = load_model(args.model, runtime="torch", overrides=offsets)
-    if offsets:
-        description += f", window at offsets {args.window_offsets}"
+    overrides, reading = window_offsets(args)
+    net, words, description, _ = load_model(args.model, runtime="torch", overrides=overrides)
+    description += reading
     print(f"robustness of {description} on {args.data}/test", flush=True)
     calibrate = None
     if args.calibrate:

@@ -30,3 +30,17 @@ def write_result(name: str, result: dict) -> Path:
     path.write_text(json.dumps(payload, indent=2) + "\n")
     print(f"wrote {path}")
     return path
+
+
+def add_window_offsets(parser) -> None:
+    """`--window-offsets JSON`: a benchmark reads the model through its window at those offsets
+    too (config "window_offsets", the same weights)."""
+    parser.add_argument("--window-offsets", type=json.loads, metavar="JSON",
+                        help="read each bin through the window at these [dy, dx] offsets, e.g. '[[1, 1], [-1, -1]]'")
+
+
+def window_offsets(args) -> tuple[dict | None, str]:
+    """(`load_model` overrides, what to add to the model's description) of `--window-offsets`."""
+    if not args.window_offsets:
+        return None, ""
+    return {"window_offsets": args.window_offsets}, f", window at offsets {args.window_offsets}"

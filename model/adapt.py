@@ -316,8 +316,8 @@ def adapt(cfg: AdaptConfig, log=print) -> dict:
     if cfg.method != "bn":
         cached = cfg.method != "all"  # the frontend stays fixed: compute its features once
         if cached:
-            fit_set, held_set = (frontend_features(net, torch.utils.data.Subset(plain, idx), cfg.batch_size, cfg.workers,
-                                                   one_window=idx is fit) for idx in (fit, held))
+            fit_set = frontend_features(net, torch.utils.data.Subset(plain, fit), cfg.batch_size, cfg.workers, one_window=True)
+            held_set = frontend_features(net, torch.utils.data.Subset(plain, held), cfg.batch_size, cfg.workers)
             if cfg.views:
                 t0 = time.perf_counter()
                 augmented = torch.utils.data.Subset(clips_of("train", train_transform(temporal_augment=False, side=side), None), fit)
