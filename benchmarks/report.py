@@ -42,6 +42,9 @@ def table(header: list[str], rows: list[list]) -> str:
     return "\n".join(lines)
 
 
+FOUR_OFFSETS_BUNDLED = "2026-12-06"  # the day the bundled model began to read through four window offsets
+
+
 def source(data: dict, command: str) -> str:
     """The footnote under each table: machine and date from the JSON, and the command."""
     m = data.get("machine", {})
@@ -50,7 +53,11 @@ def source(data: dict, command: str) -> str:
     python = m.get("python")
     what = cpu + (f", {cores} cores" if cores else "") + (f", Python {python}" if python else "")
     date = str(data.get("date", "unknown date")).split(" ")[0]
-    return f"*{what}, {date}: `{command}`.*"
+    model = str(data.get("model", ""))
+    earlier = (" The bundled model read through its centred window only then (8 readings since "
+               f"{FOUR_OFFSETS_BUNDLED})." if "bundled" in model and "window at offsets" not in model
+               and date < FOUR_OFFSETS_BUNDLED else "")
+    return f"*{what}, {date}: `{command}`.{earlier}*"
 
 
 # --- sections, one per result file -------------------------------------------------------------
@@ -432,13 +439,15 @@ def robustness(items: list[tuple[str, dict]]) -> str:
            "a larger mouth sparser and a smaller one denser; the training recipes compared in the model card were "
            "measured that way). Goal of a robust model: no single shift costs more than 3 points. Columns: `bundled` "
            "is the bundled `small` (132 epochs, the last 18 with half the clips shifted, with count-keeping resizes, "
-           "and distilled from the 114-epoch model on the clean clips: `--camera-augment --distill`); "
+           "and distilled from the 114-epoch model on the clean clips: `--camera-augment --distill`), as its "
+           "config read it on the day (until 2026-12-06 through the centred window, mirrored too: 2 readings); "
            "`bundled-mouth-moved`: the bundled model with each shift's mouth first found on 300 clips of other "
            "speakers under the same shift and moved back, as `spikelip adapt` does before anything else "
            "(`--calibrate`; no training, no BatchNorm change); `bundled-four-phases`: the bundled model's weights "
            "reading each bin through its window at the four offsets of `model.config.FOUR_PHASES` (the phases "
-           "of its 4 x 4 input pool), each mirrored too: 8 readings averaged instead of 2 (`--window-offsets`; "
-           "not the bundled setting, [notes](notes/mirror.md#reading-through-the-window-at-four-offsets))."]
+           "of its 4 x 4 input pool), each mirrored too: 8 readings averaged instead of 2 (`--window-offsets`, "
+           "measured the day before the bundle's config set these offsets: the bundled reading since 2026-12-06, "
+           "[notes](notes/mirror.md#reading-through-the-window-at-four-offsets))."]
     for clips, runs in sorted(sets.items(), reverse=True):
         shifts = list(runs[0][1]["shifts"])
         rows = [[name] + [f"{pct(d['shifts'][name]['top1'])} ({0.0 - d['shifts'][name]['drop_points']:+.1f})"
@@ -614,7 +623,7 @@ Goals, and where they stand:
 |---|---|
 | binning >= 50 M events/s on one core; flat memory < 300 MB | met |
 | AEDAT4 decode + binning at 346 x 260 >= 20 M events/s on one core | met (an earlier run measured 30.6) |
-| `small` step p99 <= 1 ms | met stepped alone (ONNX step on one thread); not met interleaved with other models |
+| `small` step p99 <= 1 ms | met stepped alone (ONNX step on one thread) by the centred reading (2 readings); not met by the bundled 8 readings since 2026-12-06 (p99 1.7 ms), nor interleaved with other models |
 | `small` end-to-end p99 <= 2 ms on the sample at 1 x | not met on the latest host; met on an Intel host on 2026-12-01 (1.03 ms) |
 | `paper-causal` step p99 <= 6.7 ms, and >= 3 x dense ONNX | not met |
 | `paper-causal` at 1 x without a missed deadline | not met on the latest host; met on an Intel host on 2026-12-01 |
