@@ -2,6 +2,7 @@
 trained on continuous SynthLip sentences with known word times."""
 from __future__ import annotations
 
+import multiprocessing
 import random
 import shutil
 import sys
@@ -31,6 +32,8 @@ def add_arguments(p) -> None:
                    help="the trained checkpoint to add the head to (default: the bundled model)")
     p.add_argument("--epochs", type=positive_int, default=40, metavar="N", help="training epochs (default 40)")
     p.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
+    p.add_argument("--workers", type=positive_int, default=2,
+                   help="processes reading the sentences through the model, >= 1 (default 2)")
 
 
 def run(args) -> int:
@@ -47,10 +50,9 @@ def run(args) -> int:
                             f"make them with `spikelip synth {args.data} --sentences 100`")
     net, words, description, _ = load_model(str(base), quiet=True, runtime="fastest")
     start = time.perf_counter()
-    rng = random.Random(args.seed)
     sequences = []
-    for i, path in enumerate(files, 1):
-        sequences.append(sentence_sequence(net, path, rng))
+    for i, sequence in enumerate(_read(base, files, args.seed, args.workers, net), 1):
+        sequences.append(sequence)
         if sys.stderr.isatty():
             print(f"\rreading sentences through {description}: {i}/{len(files)}", end="", file=sys.stderr, flush=True)
     if sys.stderr.isatty():
@@ -86,6 +88,39 @@ def run(args) -> int:
                          f"{args.epochs} epochs, seed {args.seed}; scored on {len(held)} held-out sentences")
     print(f"wrote {out} with its word-boundary head; use it: spikelip replay --model {out}")
     return 0
+
+
+def _read(base: Path, files: list[Path], seed: int, workers: int, net):
+    """Each sentence read through the model (`model.boundary.sentence_sequence`), in order, by
+    `workers` processes of one thread each; sentence i's restarts drawn from (seed, i) alone, so
+    the result does not depend on the number of workers."""
+    jobs = [(path, seed * 1_000_003 + i) for i, path in enumerate(files)]
+    if workers == 1:
+        _Reader.net = net
+        yield from map(_Reader.read, jobs)
+        return
+    with multiprocessing.get_context("spawn").Pool(min(workers, len(files)), _Reader.load, (str(base),)) as pool:
+        yield from pool.imap(_Reader.read, jobs)
+
+
+class _Reader:
+    """A worker process's model, loaded once."""
+
+    net = None
+
+    @classmethod
+    def load(cls, base: str) -> None:
+        import torch
+
+        torch.set_num_threads(1)
+        cls.net = load_model(base, quiet=True, runtime="fastest").net
+
+    @classmethod
+    def read(cls, job):
+        from model.boundary import sentence_sequence
+
+        path, sentence_seed = job
+        return sentence_sequence(cls.net, path, random.Random(sentence_seed))
 
 
 def _copy_checkpoint(src: Path, dst: Path) -> None:

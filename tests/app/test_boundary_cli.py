@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from app.cli import main
@@ -51,3 +52,21 @@ def test_the_bundled_model_ends_words_where_its_head_says():
 
     model = load_model(None, quiet=True)
     assert isinstance(segmenter_for(model.net), LearnedSegmenter)
+
+
+@pytest.mark.slow
+def test_sentences_read_the_same_by_one_process_or_two(tmp_path):
+    from app.commands.boundary import _read
+    from app.models import BUNDLED_MODEL
+    from model.checkpoint import find_checkpoint
+
+    generate_sentences(tmp_path, 3, 71, words_per_sentence=2)
+    files = sentence_files(tmp_path)
+    base = find_checkpoint(BUNDLED_MODEL)
+    net = load_model(str(base), quiet=True, runtime="fastest").net
+    one, two = list(_read(base, files, 4, 1, net)), list(_read(base, files, 4, 2, net))
+    assert len(one) == len(two) == 3
+    for a, b in zip(one, two):
+        assert a.spans == b.spans
+        np.testing.assert_allclose(a.logits, b.logits, atol=1e-5)
+        np.testing.assert_array_equal(a.events, b.events)

@@ -9,6 +9,8 @@ import random
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from model.boundary import (
     BoundaryHead, Decider, Decision, Sequence, head_edges, load_head, min_word_steps, probabilities, save_head,
@@ -170,3 +172,25 @@ def test_sentence_files_are_found_at_any_depth_and_through_linked_folders(tmp_pa
     (data / "a" / "loop").symlink_to(data, target_is_directory=True)  # a link back up is not read twice
     assert [p.relative_to(data).as_posix() for p in sentence_files(data)] == ["a/b/1.aedat4", "a/b/2.aedat4",
                                                                             "linked/3.aedat4"]
+
+
+@given(st.lists(st.tuples(st.integers(1, 200), st.integers(1, 100)), min_size=1, max_size=8),
+       st.floats(0, 1), st.integers(0, 2**32 - 1))
+@settings(max_examples=60, deadline=None)
+def test_restarts_come_after_their_word_and_never_after_the_next_one_starts(gaps_and_lengths, late_share, seed):
+    from model.boundary import restart_times
+
+    bin_us, spans, t = 13_333.0, [], 0.0
+    for gap, length in gaps_and_lengths:  # words `length` bins long, `gap` bins apart
+        t += gap * bin_us
+        spans.append((t, t + length * bin_us))
+        t += length * bin_us
+    times = restart_times(spans, bin_us, random.Random(seed), (2, 6), late_share, (7, 40))
+    assert times == sorted(times) and len(times) <= len(spans)
+    for t in times:
+        word = max(k for k, (start, end) in enumerate(spans) if end < t)  # the word it restarts after
+        assert spans[word][1] < t <= spans[word][1] + 40 * bin_us
+        assert word + 1 == len(spans) or t < spans[word + 1][0]
+    if late_share == 0:  # words followed by more than 6 bins of rest all get one, by 2 or fewer none
+        gaps = [spans[k + 1][0] - end if k + 1 < len(spans) else np.inf for k, (_, end) in enumerate(spans)]
+        assert sum(g > 6 * bin_us for g in gaps) <= len(times) <= sum(g > 2 * bin_us for g in gaps)
