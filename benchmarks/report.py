@@ -443,11 +443,10 @@ def robustness(items: list[tuple[str, dict]]) -> str:
            "config read it on the day (until 2026-12-06 through the centred window, mirrored too: 2 readings); "
            "`bundled-mouth-moved`: the bundled model with each shift's mouth first found on 300 clips of other "
            "speakers under the same shift and moved back, as `spikelip adapt` does before anything else "
-           "(`--calibrate`; no training, no BatchNorm change); `bundled-four-phases`: the bundled model's weights "
-           "reading each bin through its window at the four offsets of `model.config.FOUR_PHASES` (the phases "
-           "of its 4 x 4 input pool), each mirrored too: 8 readings averaged instead of 2 (`--window-offsets`, "
-           "measured the day before the bundle's config set these offsets: the bundled reading since 2026-12-06, "
-           "[notes](notes/mirror.md#reading-through-the-window-at-four-offsets))."]
+           "(`--calibrate`; no training, no BatchNorm change). Since 2026-12-06 the bundled model reads each bin "
+           "through its window at the four offsets of `model.config.FOUR_PHASES` (the phases of its 4 x 4 input "
+           "pool), each mirrored too: 8 readings averaged instead of 2 "
+           "([notes](notes/mirror.md#reading-through-the-window-at-four-offsets))."]
     for clips, runs in sorted(sets.items(), reverse=True):
         shifts = list(runs[0][1]["shifts"])
         rows = [[name] + [f"{pct(d['shifts'][name]['top1'])} ({0.0 - d['shifts'][name]['drop_points']:+.1f})"
