@@ -32,7 +32,7 @@ def add_arguments(p) -> None:
                    help="the trained checkpoint to add the head to (default: the bundled model)")
     p.add_argument("--epochs", type=positive_int, default=40, metavar="N", help="training epochs (default 40)")
     p.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
-    p.add_argument("--workers", type=positive_int, default=2,
+    p.add_argument("--workers", type=positive_int, default=2, metavar="N",
                    help="processes reading the sentences through the model, >= 1 (default 2)")
 
 
