@@ -257,8 +257,7 @@ def sentence_sequence(net, path, rng: random.Random, restart_bins: tuple[int, in
             for index, frame in zip(bins.index, bins.frames):
                 start = float(binner.bin_start_us(index))
                 if restart_at and start >= restart_at[0]:
-                    while restart_at and start >= restart_at[0]:
-                        restart_at.pop(0)
+                    restart_at = [t for t in restart_at if t > start]
                     state = net.initial_state(batch_size=1)
                 y, state = net.step(step_input(frame, side), state)
                 logits.append(np.asarray(y[0], np.float32))
