@@ -289,11 +289,13 @@ class Cutter:
         self.pre_s, self.post_s, self.keep_s, self.bin_s = pre_s, post_s, keep_s, bin_s
         self.reset(onset_lookback=onset_lookback or WordSegmenter().onset_lookback)
 
-    def reset(self, crop: Crop | None = None, onset_lookback: int | None = None) -> None:
+    def reset(self, crop: Crop | None = None, onset_lookback: int | None = None, bin_s: float | None = None) -> None:
         """A new stream (its clock starts again); `onset_lookback`: that of the pipeline's
-        segmenter (how many bins before it reports an onset the word began)."""
+        segmenter (how many bins before it reports an onset the word began); `bin_s`: its bins'."""
         if crop is not None:
             self.crop = crop
+        if bin_s is not None:
+            self.bin_s = bin_s
         if onset_lookback is not None:
             self._lookback_s = (onset_lookback - 1) * self.bin_s
         self.origin_us: float | None = None

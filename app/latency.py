@@ -27,7 +27,7 @@ from model.readout import Readout
 from stream.binner import Binner
 from stream.constants import BIN_US
 
-DEADLINE_MS = BIN_US / 1e3  # a step must finish within one bin to keep up
+DEADLINE_MS = BIN_US / 1e3  # a step must finish within one bin to keep up (DVS-Lip's; see `measure`)
 CLOCK_SYNC_S = 5.0  # stream timestamps this close to the host clock are taken as the same clock
 STAGES = ("bin", "prepare", "model", "readout", "end_to_end")
 
@@ -206,6 +206,7 @@ def measure(pipeline, duration_s: float | None = None, words: WordClock | None =
     if words is not None:
         words.finish(pipeline.finish())
     stream_s = pipeline.steps * pipeline.binner.bin_us / 1e6
+    deadline_ms = pipeline.binner.bin_us / 1e3  # one bin: longer for a model binning at a slower user's pace
     e2e = np.asarray(log.stages["end_to_end"])
     report = {
         "steps": pipeline.steps,
@@ -213,8 +214,8 @@ def measure(pipeline, duration_s: float | None = None, words: WordClock | None =
         "wall_s": round(wall, 3),
         "stages": log.report(),
         "real_time_factor": round(pipeline.busy_s / stream_s, 4) if stream_s else None,
-        "deadline_ms": round(DEADLINE_MS, 3),
-        "missed_deadlines": int((e2e > DEADLINE_MS).sum()),
+        "deadline_ms": round(deadline_ms, 3),
+        "missed_deadlines": int((e2e > deadline_ms).sum()),
         "events_in": int(pipeline.events_in),
         "events_per_s": round(pipeline.events_in / stream_s, 1) if stream_s else 0.0,
         "events_dropped": int(pipeline.events_dropped),
@@ -290,7 +291,7 @@ def compare(frames: list[np.ndarray], bin_ms: list[float], runners: dict) -> dic
     for k in labels:
         e2e = np.asarray(logs[k]["end_to_end"])
         out[k] = {"steps": len(frames), "stages": {s: summary(v) for s, v in logs[k].items()},
-                  "missed_deadlines": int((e2e > DEADLINE_MS).sum()),
+                  "deadline_ms": round(DEADLINE_MS, 3), "missed_deadlines": int((e2e > DEADLINE_MS).sum()),
                   "_series": {"t_s": [i * BIN_US / 1e6 for i in range(len(frames))],
                               "end_to_end_ms": logs[k]["end_to_end"], "model_ms": logs[k]["model"]}}
     return out

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
+from stream.constants import BIN_MS
 from stream.errors import SpikeLipError
 from stream.files import write_atomically
 
@@ -82,12 +83,15 @@ def load_model(spec: str | None = None, quiet: bool = False, runtime: str | None
 
 
 def _with_moves(loaded: LoadedModel) -> LoadedModel:
-    """An adapted model's description says how it moves the mouth (config input_affine)."""
-    a = loaded.net.config.get("input_affine")
-    if not a:
-        return loaded
-    return loaded._replace(description=f"{loaded.description}, mouth resized {a['scale']:.2f} x, turned "
-                                       f"{a.get('rotate_deg', 0.0):+.1f} degrees and moved {a['dx']:+.1f}, {a['dy']:+.1f} px")
+    """An adapted model's description says how it moves the mouth (config input_affine) and at what
+    pace it bins (input_pace)."""
+    a, pace, described = loaded.net.config.get("input_affine"), loaded.net.config.get("input_pace"), loaded.description
+    if a:
+        described += (f", mouth resized {a['scale']:.2f} x, turned {a.get('rotate_deg', 0.0):+.1f} degrees and moved "
+                      f"{a['dx']:+.1f}, {a['dy']:+.1f} px")
+    if pace:
+        described += f", bins {pace:.2f} x as long ({BIN_MS * pace:.1f} ms) for a user that much slower"
+    return loaded._replace(description=described)
 
 
 def _with_mouth(loaded: LoadedModel, spec) -> LoadedModel:

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from app.segment import LearnedSegmenter, Word, WordSegmenter, WordStage, holds_one_word, segmenter_for
-from model.config import input_affine
+from model.config import input_affine, input_pace
 from model.data import input_side, step_input
 from stream.binner import CHUNK_BINS, Binner
 from stream.constants import BIN_US
@@ -159,7 +159,7 @@ class Pipeline:
         readout,
         crop: Crop | None = None,
         speed: float | None = 1.0,
-        bin_us: float = BIN_US,
+        bin_us: float | None = None,
         record_spikes: bool = False,
         max_lag_us: float | None = 3 * BIN_US,
         segment: bool | None = None,
@@ -170,6 +170,8 @@ class Pipeline:
         self.readout = readout
         if segment is None:
             segment = not holds_one_word(source)
+        if bin_us is None:  # the DVS-Lip bin, as long again as the model's user speaks slower (input_pace)
+            bin_us = BIN_US * input_pace(getattr(model, "config", {}))
         self.words = WordStage(readout, segmenter or segmenter_for(model), bin_s=bin_us / 1e6) if segment else None
         self.crop = crop or Crop(source.sensor)
         self.side = side = input_side(getattr(model, "config", {}))  # a stand-in model may have no config

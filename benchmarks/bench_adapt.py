@@ -6,7 +6,7 @@
 
 Both folders are copied with the same camera/face shift (`--shift`, one of
 `stream.transforms.SHIFTS` or `FAR_SHIFTS`; different draws per clip), the base model is adapted
-on the train copy with each method, with and without moving the mouth back (`--mouth-move`),
+on the train copy with each method, with and without moving the mouth back and matching the pace (`--mouth-move`),
 and every result is scored on the test copy's held-out speakers.
 Results: `results/adapt.json` (issue 22's goal: >= 90 % top-1 after adapting to the combined shift).
 """
@@ -39,7 +39,7 @@ def main() -> None:
     p.add_argument("--minutes", type=float, default=10.0, help="each run's time budget")
     p.add_argument("--model", default=None, help="base model (default: the bundled one)")
     p.add_argument("--mouth-move", default="on", choices=["on", "off", "on,off"],
-                   help="move the mouth back (on, adapt's default), read the clips as they are (off), or both")
+                   help="move the mouth back and match the pace (on, adapt's default), read the clips as they are (off), or both")
     p.add_argument("--name", default="adapt", help="results/NAME.json")
     args = p.parse_args()
     runs = []
@@ -55,13 +55,14 @@ def main() -> None:
                     t0 = time.perf_counter()
                     cfg = AdaptConfig(data=str(data), out=str(Path(tmp) / f"{method}-{lr:g}-{move}"),
                                       model=args.model or str(BUNDLED_MODEL),
-                                      minutes=args.minutes, method=method, lr=lr, progress=False, move_mouth=move)
+                                      minutes=args.minutes, method=method, lr=lr, progress=False, move_mouth=move,
+                                      match_pace=move)
                     result = adapt(cfg, log=lambda line: print("  " + line, flush=True))
                     m, a = result["metrics"], result["adapt"]
                     before = m["before"]
                     runs.append({"method": method, "lr": None if method == "bn" else lr, "mouth_move": move,
                                  "after": m["after"], "epochs": a["epochs"], "best_epoch": a.get("best_epoch", 0),
-                                 "mouth": a.get("mouth"), "seconds": round(time.perf_counter() - t0, 1)})
+                                 "mouth": a.get("mouth"), "pace": a.get("pace"), "seconds": round(time.perf_counter() - t0, 1)})
     write_result(args.name, {
         "command": "python benchmarks/bench_adapt.py " + shlex.join(sys.argv[1:]),
         "shift": args.shift, "train": str(args.train), "test": str(args.test),

@@ -54,7 +54,7 @@ def main() -> None:
                 m, a = result["metrics"], result["adapt"]
                 runs.append({"views": views, "seed": seed, "before": m["before"]["top1"], "after": m["after"],
                              "epochs": a["epochs"], "best_epoch": a["best_epoch"],
-                             "mouth": a.get("mouth"), "seconds": round(time.perf_counter() - t0, 1)})
+                             "mouth": a.get("mouth"), "pace": a.get("pace"), "seconds": round(time.perf_counter() - t0, 1)})
     summary = {}
     for views in sorted({r["views"] for r in runs}):
         top1 = [r["after"]["top1"] for r in runs if r["views"] == views]

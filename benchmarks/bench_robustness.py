@@ -7,9 +7,10 @@ Each shift of `stream.transforms.SHIFTS` is applied to every clip's events befor
 the same seed per clip, so every model meets the same shifted clips. The goal (issue 22): no
 single shift costs more than 3 points against clean. Results: `results/robustness.json`.
 
-With `--calibrate USER` each shift's mouth is first found on USER's train clips under the same
-shift (a user's takes, as `spikelip adapt` finds it, no training) and moved back to where the
-model learnt it before the test clips are read. `--window-offsets '[[1, 1], [1, -1], ...]'` reads
+With `--calibrate USER` each shift's mouth and pace are first found on USER's train clips under
+the same shift (a user's takes, as `spikelip adapt` finds them, no training): the test clips are
+read with the mouth moved back to where the model learnt it and stretched to the pace it learnt
+(`--no-pace`: the mouth only). `--window-offsets '[[1, 1], [1, -1], ...]'` reads
 each bin through the model's window at those offsets too (config "window_offsets", same weights).
 """
 from __future__ import annotations
@@ -28,26 +29,35 @@ from model.evaluate import evaluate  # noqa: E402
 from model.checkpoint import find_checkpoint  # noqa: E402
 from model.config import read_json  # noqa: E402
 from stream.mouth_place import MouthPlace, place_of_clips, undo_move  # noqa: E402
+from stream.pace import pace_of_clips  # noqa: E402
 from stream.sources.npy import list_clips  # noqa: E402
-from stream.transforms import SHIFTS, Compose  # noqa: E402
+from stream.transforms import SHIFTS, Compose, TimeScale  # noqa: E402
 
 
 def robustness(net, words, data: Path, shifts=SHIFTS, seed: int = 0, workers: int = 2,
-               calibrate: tuple[list[Path], MouthPlace] | None = None) -> dict:
+               calibrate: tuple[list[tuple[Path, str]], MouthPlace, dict | None] | None = None) -> dict:
     """{shift name: {top1, top5, clips}} for each shift, on `data`'s test split; `calibrate` =
-    (a user's clips, where the model learnt the mouth): each shift's mouth moved back first."""
+    (a user's (clip, word)s, where the model learnt the mouth, its learnt pace or None): each
+    shift's mouth moved back and pace undone first, as found on the user's clips ("found")."""
     table = {}
     for name, shift in shifts.items():
-        moves = clip_events(net.config, shift)
+        moves, found = clip_events(net.config, shift), {}
         if calibrate is not None:
-            user, learnt = calibrate
-            moves = Compose(moves, undo_move(place_of_clips(user, shift, seed=seed), learnt))
+            user, mouth, pace = calibrate
+            move = undo_move(place_of_clips([path for path, _ in user], shift, seed=seed), mouth)
+            moves, found = Compose(moves, move), {"mouth_scale": round(1 / move.scale, 3)}
+            if pace:
+                seen = pace_of_clips(user, pace, shift, seed=seed)
+                found["pace"] = round(seen.pace, 3)
+                if seen.to_match != 1:
+                    moves = Compose(moves, TimeScale(1 / seen.to_match))
         dataset = DvsLipDataset(data, "test", words, event_transform=moves, seed=seed, side=input_side(net.config))
         t0 = time.perf_counter()
         r = evaluate(net, dataset, workers=workers, progress=False)
-        table[name] = {"top1": round(r["top1"], 4), "top5": round(r["top5"], 4), "clips": r["clips"]}
-        print(f"  {name:<42} top-1 {r['top1']:6.1%}  top-5 {r['top5']:6.1%}  ({time.perf_counter() - t0:.0f} s)",
-              flush=True)
+        table[name] = {"top1": round(r["top1"], 4), "top5": round(r["top5"], 4), "clips": r["clips"],
+                       **({"found": found} if found else {})}
+        print(f"  {name:<42} top-1 {r['top1']:6.1%}  top-5 {r['top5']:6.1%}  ({time.perf_counter() - t0:.0f} s)"
+              + (f"  found {found}" if found else ""), flush=True)
     clean = table["clean"]["top1"]
     for row in table.values():
         row["drop_points"] = round(100 * (clean - row["top1"]), 1)
@@ -61,7 +71,8 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the shifts' random draws")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--calibrate", type=Path, metavar="USER",
-                   help="a folder whose train split stands for a user's takes: each shift's mouth found there first")
+                   help="a folder whose train split stands for a user's takes: each shift's mouth and pace found there first")
+    p.add_argument("--no-pace", action="store_true", help="with --calibrate: move the mouth back only, not the pace")
     add_window_offsets(p)
     p.add_argument("--name", default="robustness", help="results/NAME.json")
     args = p.parse_args()
@@ -71,9 +82,11 @@ def main() -> None:
     print(f"robustness of {description} on {args.data}/test", flush=True)
     calibrate = None
     if args.calibrate:
-        learnt = read_json(find_checkpoint(args.model or BUNDLED_MODEL))["mouth"]  # the weights are loaded already
-        calibrate = ([path for path, _ in list_clips(args.calibrate, "train", words)], MouthPlace.from_dict(learnt))
-        description += f", mouth moved back as found on {args.calibrate}"
+        learnt = read_json(find_checkpoint(args.model or BUNDLED_MODEL))  # the weights are loaded already
+        pace = None if args.no_pace else learnt.get("pace")
+        user = [(path, words[label]) for path, label in list_clips(args.calibrate, "train", words)]
+        calibrate = (user, MouthPlace.from_dict(learnt["mouth"]), pace)
+        description += f", mouth moved back{' and pace undone' if pace else ''} as found on {args.calibrate}"
     table = robustness(net, words, args.data, seed=args.seed, workers=args.workers, calibrate=calibrate)
     worst = max((r["drop_points"], name) for name, r in table.items() if name != "clean")
     write_result(args.name, {

@@ -441,9 +441,11 @@ def robustness(items: list[tuple[str, dict]]) -> str:
            "is the bundled `small` (132 epochs, the last 18 with half the clips shifted, with count-keeping resizes, "
            "and distilled from the 114-epoch model on the clean clips: `--camera-augment --distill`), as its "
            "config read it on the day (until 2026-12-06 through the centred window, mirrored too: 2 readings); "
-           "`bundled-mouth-moved`: the bundled model with each shift's mouth first found on 300 clips of other "
-           "speakers under the same shift and moved back, as `spikelip adapt` does before anything else "
-           "(`--calibrate`; no training, no BatchNorm change). Since 2026-12-06 the bundled model reads each bin "
+           "`bundled-calibrated`: the bundled model with each shift's mouth and pace first found on 300 clips of "
+           "other speakers under the same shift, then the mouth moved back and the clips stretched to the pace the "
+           "model learnt, as `spikelip adapt` does before anything else (`--calibrate`; no training, no BatchNorm "
+           "change); `bundled-mouth-moved`: the mouth only (`--calibrate --no-pace`, as adapt did until "
+           "2026-12-06). Since 2026-12-06 the bundled model reads each bin "
            "through its window at the four offsets of `model.config.FOUR_PHASES` (the phases of its 4 x 4 input "
            "pool), each mirrored too: 8 readings averaged instead of 2 "
            "([notes](notes/mirror.md#reading-through-the-window-at-four-offsets))."]
@@ -462,8 +464,9 @@ def adapt(runs: list[tuple[str, dict]]) -> str:
     """One table per shift (results/adapt*.json), each method with and without the mouth moved back."""
     out = ["### Adapting to a user's clips",
            ("`spikelip adapt` on 3 clips a word of a user folder, scored on clips of other speakers, both with "
-            "one shift. Every method first moves the mouth back to where the model learnt it (\"mouth moved\"; "
-            "off: the clips read as they are), then re-estimates BatchNorm statistics on the user's clips; the "
+            "one shift. Every method first moves the mouth back to where the model learnt it and, since 2026-12-06, "
+            "bins at the user's pace where it is 5 % or more from the model's (\"mouth, pace\": yes; no: the clips read "
+            "as they are), then re-estimates BatchNorm statistics on the user's clips; the "
             "fine-tuned model is kept when it reads one held-out take a word at least as well as the model "
             "before fine-tuning (epoch 0).")]
     for _, d in runs:
@@ -474,9 +477,14 @@ def adapt(runs: list[tuple[str, dict]]) -> str:
         moved = next((r["mouth"] for r in d["runs"] if r.get("mouth")), None)
         seen = (f" `adapt` found the mouth {1 / moved['input_affine']['scale']:.2f} x as wide as the model learnt it."
                 if moved else "")
+        pace = next((r["pace"] for r in d["runs"] if r.get("pace")), None)
+        if pace:
+            seen += (f" It found the speech {pace['seen']:.2f} x as slow as the model's"
+                     + (f" and binned it {pace['input_pace']:.2f} x as long." if pace["input_pace"] != 1 else
+                        ", within 5 %: its own bins."))
         out += [(f"**{d['shift']}**: from the {d['model']} model, user `{d['train']}`, {before['clips']:,} test clips "
                  f"(`{d['test']}`); before adapting top-1 {pct(before['top1'])}.{seen}"),
-                table(["method", "lr", "mouth moved", "top-1", "top-1 100 ms after the end", "epoch kept", "seconds"],
+                table(["method", "lr", "mouth, pace", "top-1", "top-1 100 ms after the end", "epoch kept", "seconds"],
                       rows),
                 source(d, d["command"])]
     return "\n\n".join(out)
@@ -735,8 +743,8 @@ RENDER = {"model_step": model_step, "runtime": runtime, "latency": latency, "win
 
 # Sections drawn from several result files: (file name prefix, their order, renderer).
 GROUPS = {
-    "robustness": ("robustness", lambda kv: ("bundled" not in kv[0], "mouth-moved" in kv[0], "phases" in kv[0]),
-                   robustness),  # bundled first
+    "robustness": ("robustness", lambda kv: ("bundled" not in kv[0], "mouth-moved" in kv[0], "calibrated" in kv[0]),
+                   robustness),  # bundled first, then as adapt calibrates it (mouth and pace), then the mouth alone
     "boundaries": ("boundaries", lambda kv: kv[0] != "boundaries", boundaries_runs),  # the bundled model's first
     "adapt": ("adapt", lambda kv: kv[0] != "adapt", adapt),
     "new_words": ("new_words", lambda kv: -kv[1]["train_clips"], new_words),

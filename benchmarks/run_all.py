@@ -24,13 +24,15 @@ ADAPT = ["--train", "{user}", "--test", "{heldout}", "--methods", "bn,backend", 
 RUNS = {
     "bench_robustness.py": [
         ["--data", "{heldout-1000}", "--name", "robustness-1000-bundled"],
-        ["--data", "{heldout-1000}", "--calibrate", "{user}", "--name", "robustness-1000-bundled-mouth-moved"],
+        ["--data", "{heldout-1000}", "--calibrate", "{user}", "--no-pace", "--name", "robustness-1000-bundled-mouth-moved"],
+        ["--data", "{heldout-1000}", "--calibrate", "{user}", "--name", "robustness-1000-bundled-calibrated"],
         ["--data", "{heldout}", "--name", "robustness-bundled"],
     ],
     "bench_adapt.py": [
         ADAPT,
         ADAPT + ["--shift", "mouth 1.4 x, moved 12 px left and 8 px down, 30 % lost", "--name", "adapt-far-nearer"],
         ADAPT + ["--shift", "mouth 0.7 x, moved 6 px right, 10 % noise", "--name", "adapt-far-further"],
+        ADAPT + ["--shift", "speech 15 % slower", "--name", "adapt-slower"],
     ],
     "bench_new_words.py": [["--seeds", "0,1,2", "--views", "3,0"]] + [
         ["--clips-per-word", str(n), "--seeds", "0,1,2", "--views", "3,0", "--name", f"new_words-{n}-takes"] for n in (3, 10)],

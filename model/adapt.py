@@ -6,9 +6,12 @@ A few clips per word cannot retrain a network, so adaptation changes little and 
 2. the mouth: where it sits in the user's clips and how wide it is, against the place the base
    model learnt (its checkpoint's "mouth"), gives the model an `input_affine` that moves every
    clip's events back there before binning (`stream.mouth_place`);
-3. BatchNorm statistics re-estimated on the user's clips (a new camera changes event density
+3. the pace: how much slower or faster the user speaks than the base model's training clips (its
+   checkpoint's "pace", word by word) gives the model an `input_pace`: every stream is binned in
+   bins that much longer, every clip stretched to match (`stream.pace`);
+4. BatchNorm statistics re-estimated on the user's clips (a new camera changes event density
    and spread more than anything else);
-4. the chosen layers fine-tuned (`METHODS`) on four fifths of each word's takes (all but one
+5. the chosen layers fine-tuned (`METHODS`) on four fifths of each word's takes (all but one
    of 3), each take also seen cropped, flipped and zoomed (`views`), with a learning rate that
    decays to zero within the time budget; the others decide whether that beat no fine-tuning.
 The method and its defaults were chosen by measurement (docs/notes/adapt.md).
@@ -35,6 +38,7 @@ from model.train import readout_loss, started_from
 from stream.constants import BIN_MS
 from stream.errors import SpikeLipError
 from stream.mouth_place import SCALE_RANGE, MouthPlace, place_of_clips, undo_move
+from stream.pace import MIN_CHANGE, MIN_CLIPS, PACE_RANGE, pace_of_clips
 from stream.sources.npy import folder_words, list_clips
 
 # Which parameters each method trains after BatchNorm is re-estimated ("bn": none).
@@ -56,6 +60,7 @@ class AdaptConfig:
     workers: int = 2
     progress: bool = True
     move_mouth: bool = True  # step 2 (off: the clips are read as they are)
+    match_pace: bool = True  # step 3 (off: the clips are read at the model's own pace)
 
 
 def with_words(net: Network, words: list[str]) -> Network:
@@ -94,6 +99,33 @@ def move_mouth(net: Network, learnt: dict | None, clips: list[tuple[Path, int]],
     log(f"mouth: {1 / move.scale:.2f} x as wide as the model learnt, turned {-move.rotate_deg:+.1f} degrees, centre "
         f"{seen.x - learnt['x']:+.1f} px right, {seen.y - learnt['y']:+.1f} px down; moved back before every reading")
     return {"seen": seen.as_dict(), "input_affine": net.config["input_affine"]}
+
+
+def match_pace(net: Network, learnt: dict | None, clips: list[tuple[Path, int]], words: list[str], log) -> dict | None:
+    """Set `net`'s input_pace to how many times slower than the base model's training clips
+    (`learnt`, its checkpoint's "pace") the user says the same words in `clips`, unless within
+    MIN_CHANGE of them; returns {"seen", "clips", "input_pace"}, or None (and says why) when there
+    is nothing to go by."""
+    if not learnt:
+        log("pace: the base checkpoint does not record its training clips' pace; clips read at its own")
+        return None
+    seen = pace_of_clips([(path, words[label]) for path, label in clips], learnt)
+    if seen.clips < MIN_CLIPS:
+        log(f"pace: {seen.clips} of your clips are words the model learnt from (at least {MIN_CLIPS} needed to "
+            f"compare); read at its own pace")
+        return None
+    if not PACE_RANGE[0] <= seen.pace <= PACE_RANGE[1]:
+        log(f"pace: your clips' movement lasts {seen.pace:.2f} x as long as the model's, outside {PACE_RANGE[0]}-"
+            f"{PACE_RANGE[1]}: not these words spoken? read at its own pace")
+        return None
+    said = f"pace: you speak {seen.pace:.2f} x as slowly as the model's training clips ({seen.clips} clips)"
+    if seen.to_match == 1:
+        net.config.pop("input_pace", None)  # a base adapted before may bin at another user's pace
+        log(f"{said}, within {MIN_CHANGE:.0%} of them: read at its own pace")
+    else:
+        net.config["input_pace"] = round(seen.pace, 4)
+        log(f"{said}; every reading is binned {seen.pace:.2f} x as long to match")
+    return {"seen": round(seen.pace, 4), "clips": seen.clips, "input_pace": net.config.get("input_pace", 1.0)}
 
 
 def _dropout_off(net: torch.nn.Module) -> None:
@@ -308,6 +340,7 @@ def adapt(cfg: AdaptConfig, log=print) -> dict:
     if before:
         log(f"before: top-1 {before['top1']:.1%} on {before['clips']} clips of {data}/test")
     mouth = move_mouth(net, info.get("mouth"), clips, log) if cfg.move_mouth else None
+    pace = match_pace(net, info.get("pace"), clips, words, log) if cfg.match_pace else None
     plain = clips_of("train")
     n_bn = recalibrate_batchnorm(net, plain, cfg.batch_size, cfg.workers)
     log(f"re-estimated {n_bn} BatchNorm layers on {len(plain)} clips")
@@ -334,12 +367,14 @@ def adapt(cfg: AdaptConfig, log=print) -> dict:
     seconds = round(time.perf_counter() - t_start, 1)
     record = {"base": started_from(base) or {"model": base}, "data": str(data), "words": len(words),
               "train_clips": len(clips), "held_out_takes": len(held), "seconds": seconds,
-              "options": asdict(cfg), **({"mouth": mouth} if mouth else {}), **tuning}
+              "options": asdict(cfg), **({"mouth": mouth} if mouth else {}),
+              **({"pace": pace} if pace else {}), **tuning}
     metrics = {}
     if before:
         metrics = {"before": before, "after": after, "held_out": {**after, "data": f"{data}/test"}}
     path = save_checkpoint(net, Path(cfg.out) / "model",
                            trained_on=f"adapted from {base} to {data}/train ({len(clips)} clips, {len(words)} words)",
-                           metrics=metrics, training={"adapt": record}, mouth=info.get("mouth"))
+                           metrics=metrics, training={"adapt": record}, mouth=info.get("mouth"),
+                           pace=info.get("pace"))
     log(f"wrote {path} in {seconds:.0f} s")
     return {"path": str(path), "metrics": metrics, "adapt": record}

@@ -47,13 +47,15 @@ def _base(path) -> Path:
 def save_checkpoint(
     net: Network, path, *, trained_on: str = "", metrics: dict | None = None, training: dict | None = None,
     mouth: dict | None = None,
+    pace: dict | None = None,
 ) -> Path:
     """Write <path>.safetensors and <path>.json (a suffix on path is ignored); returns the JSON path.
 
     trained_on: free text (data set, split, epochs); metrics: measured numbers such as
     {"top1": 0.71, "ops_per_synapse": 0.12}; training: how it was trained (written by `spikelip train`);
     mouth: where the mouth sat in the clips it learnt from (`stream.mouth_place.MouthPlace.as_dict`),
-    which `spikelip adapt` moves a user's mouth to.
+    which `spikelip adapt` moves a user's mouth to; pace: how long its words' movements lasted there
+    (`stream.pace.learnt_pace`), against which `spikelip adapt` measures a user's pace.
     """
     base = _base(path)
     base.parent.mkdir(parents=True, exist_ok=True)
@@ -69,6 +71,7 @@ def save_checkpoint(
         "metrics": metrics or {},
         "training": training or {},
         **({"mouth": mouth} if mouth else {}),
+        **({"pace": pace} if pace else {}),
         "parameters": net.parameter_counts(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "spikelip_version": _version(),

@@ -20,7 +20,9 @@ read every bin through the window moved by each offset, zeros where it leaves th
 average those readings' logits too); input_affine {"scale", "dx", "dy"}, the move
 that puts a user's mouth where the model learnt it, applied to every clip's events (128 x 128
 clip pixels) before binning (written by `spikelip adapt`, see `stream.mouth_place`); optionally
-also "rotate_deg".
+also "rotate_deg"; input_pace (> 1: the user speaks that many times slower than the model's
+training clips), every stream binned in bins that many times as long and every clip stretched to
+match (written by `spikelip adapt`, see `stream.pace`).
 """
 from __future__ import annotations
 
@@ -33,8 +35,9 @@ from model.frontend import MODES, NEURONS
 from model.recurrent import BACKENDS
 from stream.constants import MOUTH_SIDE
 from stream.errors import SpikeLipError
+from stream.pace import PACE_RANGE
 from stream.sources.npy import dvslip_words
-from stream.transforms import Affine
+from stream.transforms import Affine, TimeScale
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "assets" / "configs"
 
@@ -59,7 +62,7 @@ DEFAULTS = {
     "alpha_init": 0.9,
 }
 
-OPTIONAL = ("input_affine", "mirror", "window_offsets")
+OPTIONAL = ("input_affine", "input_pace", "mirror", "window_offsets")
 # A 4 x 4 input pool's four phases, 2 px apart and about the centre: window offsets whose pooled
 # inputs differ most (docs/notes/mirror.md).
 FOUR_PHASES = [[1, 1], [1, -1], [-1, 1], [-1, -1]]
@@ -139,6 +142,12 @@ def validate(config: dict, source: str = "config") -> dict:
         raise SpikeLipError(f"{source}: a centred temporal kernel must have an odd length")
     if "input_affine" in cfg:
         cfg["input_affine"] = _input_affine(cfg["input_affine"], source)
+    if "input_pace" in cfg:
+        pace = cfg["input_pace"]
+        if isinstance(pace, bool) or not isinstance(pace, (int, float)) or not PACE_RANGE[0] <= pace <= PACE_RANGE[1]:
+            raise SpikeLipError(f"{source}: input_pace must be a number from {PACE_RANGE[0]} to {PACE_RANGE[1]} (how many "
+                                f"times slower than the model's training clips the user speaks), not {pace!r}")
+        cfg["input_pace"] = float(pace)
     if "window_offsets" in cfg:
         cfg["window_offsets"] = _window_offsets(cfg["window_offsets"], cfg["input_size"], source)
     return cfg
@@ -162,6 +171,17 @@ def input_affine(config: dict) -> Affine | None:
     """The move a model's config asks for on every clip's events before binning, or None."""
     a = config.get("input_affine")
     return Affine(a["scale"], rotate_deg=a.get("rotate_deg", 0.0), dx=a["dx"], dy=a["dy"]) if a else None
+
+
+def input_pace(config: dict) -> float:
+    """How many times slower than the model's training clips its user speaks (1: as they do)."""
+    return config.get("input_pace", 1.0)
+
+
+def pace_undone(config: dict) -> TimeScale | None:
+    """The stretch that brings a clip to the pace the model learnt (its config's input_pace), or None."""
+    pace = input_pace(config)
+    return TimeScale(1 / pace) if pace != 1 else None
 
 
 def _input_affine(value, source: str) -> dict:

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from model.config import input_affine
+from model.config import input_affine, pace_undone
 from stream.binner import bin_clip, signed
 from stream.constants import BIN_US, CLIP_BINS, INPUT_SIDE, MOUTH_SIDE, TRAIN_CROP_SIDE
 from stream.files import write_atomically
@@ -201,11 +201,11 @@ class DvsLipDataset(torch.utils.data.Dataset):
 
 def clip_events(config: dict, shift=None):
     """The event transform a model's clips go through before binning: a camera `shift` first
-    (robustness tables, training), then the model's own `input_affine`; None when neither."""
-    affine = input_affine(config)
-    if shift is None or affine is None:
-        return shift or affine
-    return event_transforms.Compose(shift, affine)
+    (robustness tables, training), then the model's own `input_affine` and `input_pace`; None when none."""
+    moves = [m for m in (shift, input_affine(config), pace_undone(config)) if m is not None]
+    if len(moves) < 2:
+        return moves[0] if moves else None
+    return event_transforms.Compose(*moves)
 
 
 class BinnedCache:

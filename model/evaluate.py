@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from model.config import input_pace
 from stream.constants import BIN_MS
 
 
@@ -92,8 +93,9 @@ def evaluate(net, dataset, batch_size: int = 32, workers: int = 2, device="cpu",
         "confusion": confusion.tolist(),
     }
     if streaming:
-        result["accuracy_since_onset"] = _curve(since_onset, 0)
-        result["accuracy_since_end"] = _curve(since_end, -max_offset_bins)
+        bin_ms = BIN_MS * input_pace(getattr(net, "config", {}))  # a bin of the clip as it was said
+        result["accuracy_since_onset"] = _curve(since_onset, 0, bin_ms)
+        result["accuracy_since_end"] = _curve(since_end, -max_offset_bins, bin_ms)
         after = [p for p in result["accuracy_since_end"] if p["ms"] >= 100]
         if after:
             result["accuracy_100ms_after_end"] = after[0]["accuracy"]
@@ -102,8 +104,8 @@ def evaluate(net, dataset, batch_size: int = 32, workers: int = 2, device="cpu",
     return result
 
 
-def _curve(table: np.ndarray, first_bin: int) -> list[dict]:
-    return [{"ms": round((first_bin + i) * BIN_MS, 1), "accuracy": float(h / c), "clips": int(c)}
+def _curve(table: np.ndarray, first_bin: int, bin_ms: float) -> list[dict]:
+    return [{"ms": round((first_bin + i) * bin_ms, 1), "accuracy": float(h / c), "clips": int(c)}
             for i, (h, c) in enumerate(zip(*table)) if c > 0]
 
 

@@ -33,7 +33,7 @@ from tqdm import tqdm
 
 from model.build import build
 from model.checkpoint import find_checkpoint, is_checkpoint_json, save_checkpoint, weights_digest
-from model.config import default_words, input_affine, read_json
+from model.config import default_words, input_affine, pace_undone, read_json
 from model.data import DvsLipDataset, clip_events, input_side, train_transform
 from model.evaluate import activity_spans, evaluate, running_mean_since_onset
 from model.metrics import spike_loss, synapse_groups
@@ -41,6 +41,7 @@ from model.sentence_clips import cut_sentences
 from stream.constants import BIN_MS
 from stream.files import write_atomically
 from stream.mouth_place import place_of_clips
+from stream.pace import learnt_pace
 from stream.sources.npy import list_clips
 from stream.transforms import RandomShift
 
@@ -193,7 +194,7 @@ def train(cfg: TrainConfig) -> dict:
     train_set, test_set, sampler = datasets(cfg, proc, learner.net.config)
     run = resume(cfg, learner, proc)
     board = open_tensorboard(cfg, run, proc)
-    mouth = learnt_mouth(cfg, learner.net) if proc.main else None
+    learnt = learnt_clips(cfg, learner.net) if proc.main else {}
     for epoch in itertools.count(run.epoch) if cfg.minutes else range(run.epoch, cfg.epochs):
         if out_of_time(cfg, run):  # resumed with its minutes spent
             break
@@ -205,7 +206,7 @@ def train(cfg: TrainConfig) -> dict:
         run.history.append(row)
         if proc.main:
             log_epoch(cfg, row, run, board)
-            save_run(cfg, learner, run, row, mouth)
+            save_run(cfg, learner, run, row, learnt)
         if last_epoch:
             break
     end_process(proc, board)
@@ -529,17 +530,20 @@ def log_epoch(cfg: TrainConfig, row: dict, run: RunState, board) -> None:
     print(json.dumps(row))
 
 
-def learnt_mouth(cfg: TrainConfig, net) -> dict:
-    """Where the mouth sits in the training clips as `net` reads them (`stream.mouth_place`): the
-    checkpoint records it, and `spikelip adapt` moves a user's mouth there."""
-    paths = [path for root in (cfg.data, *cfg.extra_train)
-             for path, _ in list_clips(root, "train", default_words(100))]
-    return place_of_clips(paths, input_affine(net.config)).as_dict()
+def learnt_clips(cfg: TrainConfig, net) -> dict:
+    """Where the mouth sits in the training clips as `net` reads them (`stream.mouth_place`) and how
+    long each word's movement lasts (`stream.pace`): the checkpoint records both, and `spikelip
+    adapt` moves a user's mouth there and bins at the user's pace against them."""
+    words = default_words(100)
+    clips = [(path, words[label]) for root in (cfg.data, *cfg.extra_train)
+             for path, label in list_clips(root, "train", words)]
+    return {"mouth": place_of_clips([path for path, _ in clips], input_affine(net.config)).as_dict(),
+            "pace": learnt_pace(clips, pace_undone(net.config))}
 
 
-def save_run(cfg: TrainConfig, learner: Learner, run: RunState, row: dict, mouth: dict | None = None) -> None:
+def save_run(cfg: TrainConfig, learner: Learner, run: RunState, row: dict, learnt: dict | None = None) -> None:
     """OUT/last.pt (everything a resume needs, written atomically) and the checkpoint OUT/model,
-    with its test metrics, how it was trained and where its clips' mouths sat."""
+    with its test metrics, how it was trained and where its clips' mouths sat and how fast they spoke."""
     snapshot = {"model": learner.net.state_dict(), "optimizer": learner.optimizer.state_dict(),
                 "epoch": row["epoch"], "step": run.step, "history": run.history, "rng": _rng_state(),
                 "train_config": asdict(cfg), "started_from": run.origin}
@@ -548,7 +552,7 @@ def save_run(cfg: TrainConfig, learner: Learner, run: RunState, row: dict, mouth
                 "recipe": asdict(cfg), "started_from": run.origin}
     save_checkpoint(learner.net, Path(cfg.out) / "model", trained_on=cfg.trained_on or default_trained_on(cfg),
                     metrics={k: v for k, v in row.items() if k.startswith("test_")}, training=training,
-                    mouth=mouth)
+                    **(learnt or {}))
 
 
 def end_process(proc: Process, board) -> None:

@@ -20,10 +20,15 @@ def _run_all():
     return module
 
 
-def _options(args: list[str]) -> dict[str, str]:
-    """{option: value} of `args` ("--option value" pairs), every folder as '*'."""
-    assert len(args) % 2 == 0
-    return {k: "*" if k in FOLDER_OPTIONS else v for k, v in zip(args[::2], args[1::2])}
+def _options(args: list[str]) -> dict[str, str | None]:
+    """{option: value} of `args` ("--option value" pairs, or a flag alone: None), every folder as '*'."""
+    out, i = {}, 0
+    while i < len(args):
+        assert args[i].startswith("--"), f"{args[i]!r} is no option"
+        flag = i + 1 == len(args) or args[i + 1].startswith("--")
+        out[args[i]] = None if flag else "*" if args[i] in FOLDER_OPTIONS else args[i + 1]
+        i += 1 if flag else 2
+    return out
 
 
 def test_every_scripted_run_rewrites_a_result_with_the_same_options():

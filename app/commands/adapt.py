@@ -28,6 +28,10 @@ def add_arguments(p) -> None:
     p.add_argument("--mouth-move", action=argparse.BooleanOptionalAction, default=True,
                    help="first move, turn and resize the mouth in your clips to where the model learnt it, and every "
                         "reading with the new model the same way (default); --no-mouth-move reads them as they are")
+    p.add_argument("--pace-match", action=argparse.BooleanOptionalAction, default=True,
+                   help="bin every reading with the new model in bins as much longer (or shorter) as you speak slower "
+                        "(or faster) than the model's training clips, found on your clips of words it knows (default); "
+                        "--no-pace-match keeps its own 13.3 ms bins")
     p.add_argument("--views", type=non_negative_int, default=3, metavar="N",
                    help="augmented copies (cropped, flipped, zoomed) of each take that fine-tuning also sees; 0 = the "
                         "takes as they are (default 3)")
@@ -42,7 +46,8 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     cfg = AdaptConfig(data=args.data, out=args.out, model=args.model or str(BUNDLED_MODEL), minutes=args.minutes,
                       method=args.method, lr=args.lr, batch_size=args.batch_size, views=args.views, seed=args.seed, workers=args.workers,
-                      progress=sys.stderr.isatty(), move_mouth=args.mouth_move)
+                      progress=sys.stderr.isatty(), move_mouth=args.mouth_move,
+                      match_pace=args.pace_match)
     result = adapt(cfg, log=lambda line: print(line, flush=True))
     print(f"use it: spikelip replay --model {result['path']}")
     return 0

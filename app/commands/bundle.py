@@ -48,7 +48,7 @@ def run(args) -> int:
     if out.suffix != ".json":
         raise SpikeLipError(f"{out}: give the checkpoint's .json path")
     path = save_checkpoint(net, out, trained_on=info.get("trained_on", ""), metrics=metrics,
-                           training=info.get("training"), mouth=info.get("mouth"))
+                           training=info.get("training"), mouth=info.get("mouth"), pace=info.get("pace"))
     if (boundary := info.get("boundary")) is not None:  # a word-boundary head trained on these weights' logits
         head, decision = load_head(find_checkpoint(args.checkpoint))
         save_head(head, path, decision, trained_on=boundary.get("trained_on", ""), metrics=boundary.get("metrics"))

@@ -267,7 +267,7 @@ class EnrolPanel(QtWidgets.QDockWidget):
             self._step(message)
         elif isinstance(message, Started):
             self.cutter.reset(Crop(message.sensor, roi=message.crop.roi, scale=message.crop.scale),
-                              onset_lookback=segmenter_for(self.window.net).onset_lookback)
+                              onset_lookback=segmenter_for(self.window.net).onset_lookback, bin_s=message.bin_s)
             self._sensor, self._crop_key = message.sensor, (message.crop.roi, message.crop.scale)
             if self.state in ("waiting", "countdown", "listening"):
                 self.ended = False

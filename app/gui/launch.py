@@ -49,17 +49,17 @@ def run_replay_window(path: Path, args) -> int:
 def run_replay_video(path: Path, args) -> int:
     """`spikelip replay PATH --video OUT.mp4`: render the replay's views offscreen into a video."""
     from app.gui.main_window import SourceSpec
-    from app.gui.video import FPS, render_video
+    from app.gui.video import render_video
     from stream.sources import open_file
 
     _app = application()  # held: the QApplication lives while the window renders
     window = MainWindow(model_spec=args.model, speed=None, roi=args.roi, scale=args.scale)
     path = Path(path)
-    frames = render_video(window, SourceSpec(path.name, lambda: open_file(path), path=path), args.video)
+    frames, fps = render_video(window, SourceSpec(path.name, lambda: open_file(path), path=path), args.video)
     window.close()
     if window.failed:
         raise SpikeLipError(window.failed)
-    print(f"wrote {frames} frames ({frames / FPS:.1f} s at {FPS:g} fps) to {args.video}")
+    print(f"wrote {frames} frames ({frames / fps:.1f} s at {fps:g} fps) to {args.video}")
     return 0
 
 

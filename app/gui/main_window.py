@@ -421,6 +421,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self.probe = DurationProbe(self.spec.open)
         editable = m.sensor.width > MOUTH_SIDE or m.sensor.height > MOUTH_SIDE
         self.event_view.configure(m.sensor, m.crop, editable, m.input_side)
+        self.raster.set_step_s(m.bin_s)
+        self.stats.step_s = m.bin_s
         self.event_view.set_auto(hasattr(m.crop, "tracker"))
         self.event_view.auto_box.setEnabled(editable)
         self.controls.seek_bar.setEnabled(not m.live)
@@ -457,7 +459,8 @@ class MainWindow(QtWidgets.QMainWindow):
             if clip and self.spec.truth is not None:
                 self.dataset.record(m.word.word == self.spec.truth)
                 self._show_truth(m.word.word)
-        self.status(f"{self.spec.label}: end of stream after {m.steps} steps ({m.steps * BIN_S:.2f} s)")
+        step_s = self.started.bin_s if self.started is not None else BIN_S
+        self.status(f"{self.spec.label}: end of stream after {m.steps} steps ({m.steps * step_s:.2f} s)")
         if self.dataset.playlist and self.dataset.shuffle_button.isChecked():
             self.playlist_timer.start()
 

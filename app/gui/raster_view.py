@@ -13,7 +13,7 @@ from app.gui import theme
 from app.gui.session import RASTER_UNITS
 from stream.constants import BIN_S
 
-HISTORY = 150  # steps shown: 2 s of 13.3 ms bins
+HISTORY = 150  # steps shown: 2 s of 13.3 ms bins (more for a model binning at a slower user's pace)
 DEFAULT_LAYER = "backend.0"
 
 
@@ -50,7 +50,7 @@ class RasterView(QtWidgets.QWidget):
             plot.setMenuEnabled(False)
             plot.hideButtons()
             plot.setMouseEnabled(False, False)
-            plot.setXRange(-HISTORY * BIN_S, 0, padding=0)
+        self.set_step_s(BIN_S)
         self.rate_plot.setXLink(self.raster_plot)
         theme.style_plot(self.raster_plot, "time (s)", "unit")
         theme.style_plot(self.rate_plot, "time (s)", "rate (Hz)")
@@ -102,19 +102,26 @@ class RasterView(QtWidgets.QWidget):
         self._head = (self._head + 1) % HISTORY
         self._dirty = True
 
+    def set_step_s(self, step_s: float) -> None:
+        """Seconds of stream per step: the time axis's scale."""
+        if step_s != getattr(self, "step_s", None):
+            self.step_s, self._shown = step_s, None  # the raster's rectangle is set again at the next refresh
+            for plot in (self.raster_plot, self.rate_plot):
+                plot.setXRange(-HISTORY * step_s, 0, padding=0)
+
     def refresh(self) -> None:
         if not self._dirty:
             return
         self._dirty = False
         name = self.layer_box.currentText()
         buf = self._spikes.get(name)
-        x = np.arange(-HISTORY + 1, 1) * BIN_S
+        x = np.arange(-HISTORY + 1, 1) * self.step_s
         if buf is not None:
             ordered = np.roll(buf, -self._head, axis=0).T.astype(np.int16) + 1  # (units, steps) in 0..2
             self.raster.setImage(ordered.astype(np.uint8), autoLevels=False, levels=(0, 2))
             if self._shown != name:
                 self._shown = name
-                self.raster.setRect(-HISTORY * BIN_S, 0, HISTORY * BIN_S, buf.shape[1])
+                self.raster.setRect(-HISTORY * self.step_s, 0, HISTORY * self.step_s, buf.shape[1])
                 self.raster_plot.setYRange(0, buf.shape[1], padding=0)
                 total = self._units.get(name, buf.shape[1])
                 self.units_label.setText(f"{buf.shape[1]} of {total:,} units" if total > buf.shape[1] else f"{total} units")

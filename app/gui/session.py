@@ -39,6 +39,7 @@ class Started:
     segmented: bool
     warnings: list[str]
     input_side: int = INPUT_SIDE  # the centre crop the model reads
+    bin_s: float = BIN_S  # one step of stream: longer for a model binning at a slower user's pace (input_pace)
 
 
 @dataclass
@@ -104,6 +105,7 @@ class Session:
         self.playback = playback or Playback()
         self.recorder = Recorder()
         self._pipeline: Pipeline | None = None
+        self._bin_s = BIN_S
         self._pending_crop: Crop | None = None
         self._source: EventSource | None = None
         self._subsets: dict[str, np.ndarray] = {}
@@ -163,8 +165,9 @@ class Session:
             self._pipeline = pipeline
             if self.playback.stopped:
                 pipeline.stop()
+            self._bin_s = pipeline.binner.bin_us / 1e6
             yield Started(source.sensor, source.name, source.live, crop, _duration_s(source), segmented,
-                          list(source.warnings), pipeline.side)
+                          list(source.warnings), pipeline.side, self._bin_s)
             last = notice = None
             for r in pipeline:
                 last = r
@@ -217,7 +220,7 @@ class Session:
             subset = self._subsets.get(name)
             if subset is None:
                 subset = self._subsets[name] = _unit_subset(len(values), RASTER_UNITS)
-            rate_hz = np.count_nonzero(values) / max(len(values), 1) / BIN_S
+            rate_hz = np.count_nonzero(values) / max(len(values), 1) / self._bin_s
             out[name] = (float(rate_hz), np.sign(values[subset]).astype(np.int8), len(values))
         return out
 

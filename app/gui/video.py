@@ -2,7 +2,7 @@
 
 No worker thread and no pacing: the session runs as fast as it can in this thread and every
 `every`-th step the (offscreen) window is painted and grabbed, so the video shows each frame
-exactly at its stream time and plays back in real time at `fps`, however slow the machine.
+exactly at its stream time and plays back in real time, however slow the machine.
 """
 from __future__ import annotations
 
@@ -23,8 +23,10 @@ FPS = 1.0 / (EVERY_STEPS * BIN_S)
 
 
 def render_video(window: MainWindow, spec: SourceSpec, out: str | Path, every: int = EVERY_STEPS,
-                 fps: float = FPS, size: tuple[int, int] = (1400, 850)) -> int:
-    """Replay `spec` through `window`'s views into `out` (mp4v); returns the number of frames."""
+                 size: tuple[int, int] = (1400, 850)) -> tuple[int, float]:
+    """Replay `spec` through `window`'s views into `out` (mp4v); returns (frames, frames per second:
+    a frame every `every` steps of stream, FPS for DVS-Lip's bins)."""
+    fps = FPS
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     window.resize(*size)
@@ -39,6 +41,7 @@ def render_video(window: MainWindow, spec: SourceSpec, out: str | Path, every: i
             if isinstance(message, Step) and message.step % every == 0:
                 frame = _grab(window)
                 if writer is None:
+                    fps = 1.0 / (every * window.started.bin_s)  # the run's steps: longer for a slower user's pace
                     writer = _open_writer(out, fps, frame.shape[1], frame.shape[0])
                 writer.write(frame)
                 frames += 1
@@ -48,7 +51,7 @@ def render_video(window: MainWindow, spec: SourceSpec, out: str | Path, every: i
     finally:
         if writer is not None:
             writer.release()
-    return frames
+    return frames, fps
 
 
 def _grab(window: MainWindow) -> np.ndarray:

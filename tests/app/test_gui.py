@@ -350,6 +350,27 @@ def test_a_model_reading_a_wider_window_is_stepped_and_shown_with_it(qtbot, tmp_
     w.close()
 
 
+def test_a_model_binning_at_a_slower_users_pace_shows_its_own_step(qtbot, tmp_path):
+    """A config's input_pace makes the bins longer: the window's time axes, deadline and step count
+    follow the run's step, not DVS-Lip's 13.3 ms."""
+    from model import build
+    from stream.sources.npy import dvslip_words
+
+    net = build("small", input_pace=1.5).eval()
+    settings = QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
+    w = MainWindow(model=(net, dvslip_words(), "small at 1.5 x the pace (test)", "torch"), settings=settings, speed=None)
+    qtbot.addWidget(w)
+    w.show()
+    w.play(SourceSpec("sentence", lambda: Sentence()))
+    finish(qtbot, w)
+    step_s = 1.5 * BIN_US / 1e6
+    assert w.failed is None and w.started.bin_s == pytest.approx(step_s)
+    assert abs(w.stats.steps - sum(Sentence().bins) / 1.5) <= 1
+    assert w.stats.summary()["deadline_ms"] == pytest.approx(1e3 * step_s)
+    assert w.raster.raster_plot.viewRange()[0][0] == pytest.approx(-150 * step_s, rel=0.02)
+    w.close()
+
+
 @pytest.mark.slow
 def test_dvs_lip_folder_clip_is_judged_against_its_word(qtbot, window, tmp_path):
     rng = np.random.default_rng(0)

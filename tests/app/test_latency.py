@@ -103,9 +103,17 @@ def test_camera_clock_gives_camera_to_prediction_latency():
     pipeline = Pipeline(LiveSource(), net, Readout(net.words))
     report = measure(pipeline, camera_clock=True)
     cam = report["stages"]["camera_to_prediction"]
-    assert cam["count"] == report["steps"] > 5
+    assert cam["count"] == report["steps"] > 5 and report["deadline_ms"] == pytest.approx(DEADLINE_MS, abs=1e-3)
     # on one clock, a bin can only be published after it ends (how long after depends on the load)
     assert 0 < cam["p50_ms"] <= cam["max_ms"]
+
+
+def test_a_model_binning_at_a_slower_users_pace_has_a_longer_deadline():
+    """Its steps come a bin of its own apart (config input_pace): that bin is the deadline."""
+    net = build("small", frontend_widths=[4, 4, 8, 8], hidden_size=16, num_layers=1, input_pace=1.2).eval()
+    report = measure(Pipeline(LiveSource(), net, Readout(net.words)))
+    assert report["deadline_ms"] == pytest.approx(1.2 * DEADLINE_MS, abs=1e-3)
+    assert report["stream_s"] == pytest.approx(report["steps"] * 1.2 * DEADLINE_MS / 1e3, abs=1e-3)
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from app.pipeline import Pipeline, model_moves
 from model import Readout
 from stream.events import SensorSize, make_events
 from stream.sources.base import EventSource
-from stream.transforms import Affine
+from stream.transforms import Affine, TimeScale
 
 
 class ClipSource(EventSource):
@@ -107,3 +107,15 @@ def test_an_onnx_export_carries_the_move(tmp_path):
     assert loaded.net.config["input_affine"] == affine
     assert model_moves(loaded.net, SensorSize(128, 128)) == Affine(0.9, 4.0, -2.0, 1.5)
     assert "mouth resized 0.90 x, turned +4.0 degrees and moved -2.0, +1.5 px" in loaded.description
+
+
+def test_the_model_reads_the_events_at_the_pace_its_config_says():
+    """A model whose user speaks 1.25 x as slowly (config input_pace) gets bins 1.25 x as long: the
+    frames it would get from the events stretched to its own pace beforehand."""
+    events = mouth_events()
+    events["t"] -= events["t"] % 5  # a whole number of us after the stretch by 1 / 1.25 ...
+    events["t"] -= events["t"][0]  # ... from 0, where both binnings start
+    slow = inputs_of(InputRecorder({"input_pace": 1.25}), events)
+    plain = inputs_of(InputRecorder({}), TimeScale(0.8)(events, np.random.default_rng(0)))
+    assert slow.shape == plain.shape and abs(len(slow) - 0.8 * len(inputs_of(InputRecorder({}), events))) <= 1
+    assert torch.equal(slow, plain)

@@ -84,6 +84,46 @@ def test_the_mouth_is_moved_only_when_there_is_something_to_go_by(tmp_path):
     assert record["input_affine"] == net.config["input_affine"] and 0.75 < 1 / net.config["input_affine"]["scale"] < 1.0
 
 
+def test_the_pace_is_matched_only_when_there_is_something_to_go_by(tmp_path):
+    """No learnt pace, too few clips of words the model knows, or a pace no speaker has: one log
+    line, and the model keeps its own bins, as within 5 % of its pace; 12 takes said 1.3 x as slowly
+    give input_pace 1.3."""
+    from model.adapt import match_pace
+    from stream.events import make_events
+    from stream.pace import learnt_pace
+    from stream.sources.npy import save_clip
+    from stream.transforms import TimeScale
+
+    def takes(name: str, factor: float, n: int = 12) -> list:
+        out = []
+        for k in range(n):
+            rng = np.random.default_rng(k)
+            t = np.sort(np.concatenate([[0, 1_500_000], rng.integers(100_000, 400_000 + 30_000 * k, 8000)]))
+            path = tmp_path / name / f"{k}.npy"
+            path.parent.mkdir(exist_ok=True)
+            save_clip(path, TimeScale(factor)(make_events(t, rng.integers(40, 90, len(t)), rng.integers(50, 80, len(t)),
+                                                          rng.integers(0, 2, len(t))), rng))
+            out.append((path, k % 2))
+        return out
+
+    words = ["water", "price"]
+    learnt = learnt_pace([(path, words[label]) for path, label in takes("train", 1.0)])
+    lines = []
+    net = build("small")
+    assert match_pace(net, None, takes("slow", 1.3), words, lines.append) is None and "does not record" in lines[-1]
+    assert match_pace(net, learnt, takes("few", 1.3, n=6), words, lines.append) is None and "6 of your clips" in lines[-1]
+    assert match_pace(net, learnt, takes("crawl", 2.6), words, lines.append) is None and "outside" in lines[-1]
+    assert match_pace(net, learnt, takes("slow", 1.3), ["kumquat", "fig"], lines.append) is None  # words it never learnt
+    assert "input_pace" not in net.config
+    net.config["input_pace"] = 1.4  # a base adapted to another user before
+    near = match_pace(net, learnt, takes("near", 1.03), words, lines.append)  # within MIN_CHANGE: its own bins
+    assert near["input_pace"] == 1.0 and abs(near["seen"] - 1.03) < 0.01 and "input_pace" not in net.config
+    assert "within 5%" in lines[-1]
+    record = match_pace(net, learnt, takes("slow", 1.3), words, lines.append)
+    assert record == {"seen": net.config["input_pace"], "clips": 12, "input_pace": net.config["input_pace"]}
+    assert abs(net.config["input_pace"] - 1.3) < 0.03 and "1.30 x as slowly" in lines[-1]
+
+
 def test_a_fifth_of_each_words_takes_is_held_out():
     clips = [("a0", 0), ("a1", 0), ("a2", 0), ("b0", 1), ("c0", 2), ("c1", 2)] + [(f"d{k}", 3) for k in range(10)]
     fit, held = split_takes(clips)

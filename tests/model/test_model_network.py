@@ -216,3 +216,17 @@ def test_input_affine_is_optional_and_checked():
         with pytest.raises(SpikeLipError, match="input_affine must be") as err:
             model.build("small", input_affine=bad)
         assert "\n" not in str(err.value)
+
+
+def test_input_pace_is_optional_and_checked():
+    """Absent unless set; a clip of a model whose user speaks slower is stretched to its pace."""
+    from model.data import clip_events
+    from stream.transforms import TimeScale
+
+    assert "input_pace" not in model.build("small").config and clip_events(model.build("small").config) is None
+    net = model.build("small", input_pace=1.2)
+    assert net.config["input_pace"] == 1.2 and clip_events(net.config) == TimeScale(1 / 1.2)
+    for bad in (0, 0.3, 2.5, True, "1.2", float("nan"), [1.2]):
+        with pytest.raises(SpikeLipError, match="input_pace must be a number from 0.5 to 2.0") as err:
+            model.build("small", input_pace=bad)
+        assert "\n" not in str(err.value)

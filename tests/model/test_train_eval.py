@@ -168,6 +168,9 @@ def test_fine_tuning_starts_from_the_checkpoint_and_records_it(setup):
     mouth = card["mouth"]
     assert mouth["clips"] == 6 and mouth["events"] == 6 * 3000
     assert abs(mouth["x"] - 62) < 0.6 and abs(mouth["y"] - 59.5) < 0.6 and abs(mouth["width"] - 21.26) < 0.3
+    # and how long each word's movement lasts there (for adapt's pace): events over 0-160 ms
+    assert card["pace"]["clips"] == 6 and set(card["pace"]["span_ms"]) == {"allow", "water"}
+    assert all(0 < span <= 160 for span in card["pace"]["span_ms"].values())
     cfg = config(tmp_path, cfg_path, "ft", epochs=1, trained_on="tiny data")
     cfg.model, cfg.lr = str(base), 0.0  # lr 0: the weights must stay those of the checkpoint
     train(cfg)
