@@ -331,19 +331,25 @@ def test_the_event_view_shows_what_an_auto_resize_makes_the_network_read(qtbot):
     assert view.roi_label.toPlainText() == "ROI 128×128, mouth ×0.80"
 
 
-@pytest.mark.slow
-def test_a_model_reading_a_wider_window_is_stepped_and_shown_with_it(qtbot, tmp_path):
-    """A config's input_size reaches the pipeline's crop and the event view's box and label."""
+def played_with(qtbot, tmp_path, label: str, **config) -> MainWindow:
+    """A window that has played `Sentence` through the untrained `small` with `config` changed."""
     from model import build
     from stream.sources.npy import dvslip_words
 
-    net = build("small", input_size=104).eval()
+    net = build("small", **config).eval()
     settings = QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
-    w = MainWindow(model=(net, dvslip_words(), "small at 104 px (test)", "torch"), settings=settings, speed=None)
+    w = MainWindow(model=(net, dvslip_words(), label, "torch"), settings=settings, speed=None)
     qtbot.addWidget(w)
     w.show()
     w.play(SourceSpec("sentence", lambda: Sentence()))
     finish(qtbot, w)
+    return w
+
+
+@pytest.mark.slow
+def test_a_model_reading_a_wider_window_is_stepped_and_shown_with_it(qtbot, tmp_path):
+    """A config's input_size reaches the pipeline's crop and the event view's box and label."""
+    w = played_with(qtbot, tmp_path, "small at 104 px (test)", input_size=104)
     assert w.failed is None and w.stats.steps >= sum(Sentence().bins) - 1 and w.started.input_side == 104
     rect = w.event_view.crop_box.rect()
     assert rect.width() == 104 and w.event_view.crop_label.toPlainText() == "model input 104×104"
@@ -353,16 +359,7 @@ def test_a_model_reading_a_wider_window_is_stepped_and_shown_with_it(qtbot, tmp_
 def test_a_model_binning_at_a_slower_users_pace_shows_its_own_step(qtbot, tmp_path):
     """A config's input_pace makes the bins longer: the window's time axes, deadline and step count
     follow the run's step, not DVS-Lip's 13.3 ms."""
-    from model import build
-    from stream.sources.npy import dvslip_words
-
-    net = build("small", input_pace=1.5).eval()
-    settings = QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
-    w = MainWindow(model=(net, dvslip_words(), "small at 1.5 x the pace (test)", "torch"), settings=settings, speed=None)
-    qtbot.addWidget(w)
-    w.show()
-    w.play(SourceSpec("sentence", lambda: Sentence()))
-    finish(qtbot, w)
+    w = played_with(qtbot, tmp_path, "small at 1.5 x the pace (test)", input_pace=1.5)
     step_s = 1.5 * BIN_US / 1e6
     assert w.failed is None and w.started.bin_s == pytest.approx(step_s)
     assert abs(w.stats.steps - sum(Sentence().bins) / 1.5) <= 1
