@@ -16,7 +16,7 @@ from PyQt6 import QtCore, QtGui, QtWidgets
 from app.gui import theme
 from stream.constants import BIN_S
 
-WINDOW_STEPS = 225  # 3 s of bins
+WINDOW_S = 3.0  # the stream time the panel's figures cover
 STAGES = ("read", "bin", "model", "display")
 DEADLINE_MS = BIN_S * 1e3  # one DVS-Lip bin (`LatencyStats.step_s` is the run's)
 
@@ -24,8 +24,13 @@ DEADLINE_MS = BIN_S * 1e3  # one DVS-Lip bin (`LatencyStats.step_s` is the run's
 class LatencyStats:
     """Rolling per-step numbers; `summary()` gives what the panel shows."""
 
-    def __init__(self, window: int = WINDOW_STEPS, step_s: float = BIN_S) -> None:
-        self.window, self.step_s = window, step_s  # step_s: one bin, the deadline
+    def __init__(self, step_s: float = BIN_S) -> None:
+        self.set_step_s(step_s)
+
+    def set_step_s(self, step_s: float) -> None:
+        """A run's bin (the deadline; longer for a model binning at a slower user's pace): the
+        figures then cover WINDOW_S of its steps, from none."""
+        self.step_s, self.window = step_s, round(WINDOW_S / step_s)
         self.clear()
 
     def clear(self) -> None:

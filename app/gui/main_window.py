@@ -20,7 +20,7 @@ from app.gui.connect_dialog import SETTINGS_KEY as NETWORK_KEY, ConnectDialog
 from app.gui.controls import SAMPLE, ControlBar
 from app.gui.dataset_panel import DatasetPanel
 from app.gui.event_view import EventView
-from app.gui.latency import LatencyPanel, LatencyStats
+from app.gui.latency import WINDOW_S, LatencyPanel, LatencyStats
 from app.gui.playback import Playback
 from app.gui.predictions import SpeechIndicator, Top5Bars, TranscriptView
 from app.gui.raster_view import RasterView
@@ -166,7 +166,7 @@ class MainWindow(QtWidgets.QMainWindow):
         predictions.addWidget(self.truth_label)
         left = QtWidgets.QVBoxLayout()
         left.addWidget(_group("Events", _wrap(self.event_view)), 1)
-        left.addWidget(_group("Latency (last 3 s)", _wrap(self.latency)))
+        left.addWidget(_group(f"Latency (last {WINDOW_S:.0f} s)", _wrap(self.latency)))
         right = QtWidgets.QVBoxLayout()
         right.addWidget(_group("Prediction (top 5)", predictions))
         right.addWidget(_group("Transcript", _wrap(self.transcript)), 1)
@@ -422,7 +422,7 @@ class MainWindow(QtWidgets.QMainWindow):
         editable = m.sensor.width > MOUTH_SIDE or m.sensor.height > MOUTH_SIDE
         self.event_view.configure(m.sensor, m.crop, editable, m.input_side)
         self.raster.set_step_s(m.bin_s)
-        self.stats.step_s = m.bin_s
+        self.stats.set_step_s(m.bin_s)
         self.event_view.set_auto(hasattr(m.crop, "tracker"))
         self.event_view.auto_box.setEnabled(editable)
         self.controls.seek_bar.setEnabled(not m.live)

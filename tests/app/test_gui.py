@@ -363,7 +363,8 @@ def test_a_model_binning_at_a_slower_users_pace_shows_its_own_step(qtbot, tmp_pa
     step_s = 1.5 * BIN_US / 1e6
     assert w.failed is None and w.started.bin_s == pytest.approx(step_s)
     assert abs(w.stats.steps - sum(Sentence().bins) / 1.5) <= 1
-    assert w.stats.summary()["deadline_ms"] == pytest.approx(1e3 * step_s)
+    summary = w.stats.summary()
+    assert summary["deadline_ms"] == pytest.approx(1e3 * step_s) and summary["window_s"] == pytest.approx(3, abs=step_s)
     assert w.raster.raster_plot.viewRange()[0][0] == pytest.approx(-150 * step_s, rel=0.02)
     w.close()
 
