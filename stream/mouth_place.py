@@ -10,7 +10,6 @@ those of the model's training clips, give the scale, turn and offset to undo (do
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -19,7 +18,7 @@ import cv2
 import numpy as np
 
 from stream.events import SensorSize
-from stream.sources.npy import read_clip
+from stream.sources.npy import read_clip, spread
 from stream.transforms import CLIP_SENSOR, Affine
 
 # An estimate outside these bounds is no mouth size a camera gives: the clips are something else.
@@ -109,7 +108,7 @@ def undo_move(seen: MouthPlace, learnt: MouthPlace, sensor: SensorSize = CLIP_SE
 def place_of_clips(paths: Sequence[Path], transform=None, limit: int = 1000, seed: int = 0) -> MouthPlace:
     """The `MouthPlace` of up to `limit` clip files spread evenly over `paths`, each clip's events
     through `transform` (a `stream.transforms` callable) first when one is given."""
-    chosen = list(paths)[:: max(1, math.ceil(len(paths) / limit))]
+    chosen = spread(paths, limit)
     rng = np.random.default_rng(seed)
 
     def clips():

@@ -9,7 +9,6 @@ training clips gives that factor (docs/notes/adapt.md).
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -17,7 +16,7 @@ from typing import NamedTuple
 import numpy as np
 
 from stream.constants import BIN_US
-from stream.sources.npy import read_clip
+from stream.sources.npy import read_clip, spread
 
 # An estimate outside these bounds is no pace a person reads these words at: the clips are something else.
 PACE_RANGE = (0.5, 2.0)
@@ -49,17 +48,12 @@ def active_span_us(events: np.ndarray, bin_us: float = BIN_US) -> float | None:
     return float(last - first)
 
 
-def _spread(items: Sequence, limit: int) -> list:
-    """Up to `limit` of `items`, spread evenly over them."""
-    return list(items)[:: max(1, math.ceil(len(items) / limit))]
-
-
 def word_spans(clips: Sequence[tuple[Path, str]], transform=None, limit: int = 1000, seed: int = 0) -> dict[str, list[float]]:
     """{word: active spans (ms)} of up to `limit` (clip file, word) pairs spread over `clips`, each
     clip's events through `transform` (a `stream.transforms` callable) first when one is given."""
     rng = np.random.default_rng(seed)
     spans: dict[str, list[float]] = {}
-    for path, word in _spread(clips, limit):
+    for path, word in spread(clips, limit):
         events, _ = read_clip(path)
         span = active_span_us(transform(events, rng) if transform is not None else events)
         if span is not None:

@@ -187,6 +187,12 @@ def list_clips(root: str | os.PathLike, split: str, words: list[str] | None = No
     return clips
 
 
+def spread(items, limit: int) -> list:
+    """Up to `limit` of `items` (a folder's clips, word by word), spread evenly over them, so that
+    a sample of a large folder still reaches every word and speaker."""
+    return list(items)[:: max(1, math.ceil(len(items) / limit))]
+
+
 def _short(exc: Exception) -> str:
     return str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
 
