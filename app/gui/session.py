@@ -105,7 +105,6 @@ class Session:
         self.playback = playback or Playback()
         self.recorder = Recorder()
         self._pipeline: Pipeline | None = None
-        self._bin_s = BIN_S
         self._pending_crop: Crop | None = None
         self._source: EventSource | None = None
         self._subsets: dict[str, np.ndarray] = {}
@@ -165,9 +164,8 @@ class Session:
             self._pipeline = pipeline
             if self.playback.stopped:
                 pipeline.stop()
-            self._bin_s = pipeline.binner.bin_us / 1e6
             yield Started(source.sensor, source.name, source.live, crop, _duration_s(source), segmented,
-                          list(source.warnings), pipeline.side, self._bin_s)
+                          list(source.warnings), pipeline.side, pipeline.binner.bin_us / 1e6)
             last = notice = None
             for r in pipeline:
                 last = r
@@ -214,13 +212,13 @@ class Session:
         )
 
     def _layers(self, spikes: dict) -> dict[str, tuple[float, np.ndarray, int]]:
-        out = {}
+        out, step_s = {}, self._pipeline.binner.bin_us / 1e6
         for name, s in spikes.items():
             values = np.asarray(s[0].detach().cpu().float().numpy()).ravel()
             subset = self._subsets.get(name)
             if subset is None:
                 subset = self._subsets[name] = _unit_subset(len(values), RASTER_UNITS)
-            rate_hz = np.count_nonzero(values) / max(len(values), 1) / self._bin_s
+            rate_hz = np.count_nonzero(values) / max(len(values), 1) / step_s
             out[name] = (float(rate_hz), np.sign(values[subset]).astype(np.int8), len(values))
         return out
 
