@@ -61,7 +61,7 @@ def load_model(spec: str | None = None, quiet: bool = False, runtime: str | None
         if BUNDLED_MODEL.exists():
             net = build(str(BUNDLED_MODEL), **(overrides or {})).eval()
             loaded = _with_runtime(net, runtime, f"{net.name} (bundled)", quiet, spikes)
-            return _with_mouth(_with_boundary(loaded, BUNDLED_MODEL), BUNDLED_MODEL)
+            return _with_moves(_with_mouth(_with_boundary(loaded, BUNDLED_MODEL), BUNDLED_MODEL))
         if not quiet:
             print("warning: no bundled model in assets/models; using an untrained `small` network "
                   "(predictions are random)", file=sys.stderr)
@@ -83,9 +83,11 @@ def load_model(spec: str | None = None, quiet: bool = False, runtime: str | None
 
 
 def _with_moves(loaded: LoadedModel) -> LoadedModel:
-    """An adapted model's description says how it moves the mouth (config input_affine) and at what
-    pace it bins (input_pace)."""
+    """A model's description says how it moves the mouth (config input_affine, input_centre) and at
+    what pace it bins (input_pace)."""
     a, pace, described = loaded.net.config.get("input_affine"), loaded.net.config.get("input_pace"), loaded.description
+    if loaded.net.config.get("input_centre"):
+        described += ", mouth kept centred"
     if a:
         described += (f", mouth resized {a['scale']:.2f} x, turned {a.get('rotate_deg', 0.0):+.1f} degrees and moved "
                       f"{a['dx']:+.1f}, {a['dy']:+.1f} px")

@@ -21,6 +21,7 @@ from app.segment import LearnedSegmenter, Word, WordSegmenter, WordStage, holds_
 from model.config import input_affine, input_pace
 from model.data import input_side, step_input
 from stream.binner import CHUNK_BINS, Binner
+from stream.centring import Centring
 from stream.constants import BIN_US
 from stream.errors import SpikeLipError
 from stream.events import SensorSize
@@ -183,6 +184,8 @@ class Pipeline:
             )
         self.speed = None if source.live else speed
         self.binner = Binner(self.crop.sensor, bin_us=bin_us, rounding=source.binning)
+        centre = getattr(model, "config", {}).get("input_centre")  # keeps a fixed crop's mouth where the model learnt it
+        self.centring = Centring(centre["x"], centre["y"], self.crop.sensor, bin_us) if centre else None
         self._moves_rng = np.random.default_rng(0)
         self.record_spikes = record_spikes
         self.rate = 1.0 if source.realtime else self.speed  # stream seconds per wall second; None = max
@@ -313,8 +316,12 @@ class Pipeline:
         return size.resize_to(float(learnt["width"])) if learnt and size is not None else None
 
     def _crop(self, events: np.ndarray) -> np.ndarray:
-        """The crop's events, moved as the model asks."""
-        return self._for_model(self.crop(events))
+        """The crop's events, moved as the model asks; a fixed crop's also centred on the mouth
+        (`stream.centring`) for a model that asks (input_centre): a following crop places it."""
+        moved = self._for_model(self.crop(events))
+        if self.centring is None or getattr(self.crop, "tracker", None) is not None:
+            return moved
+        return self.centring.push(moved)
 
     def _for_model(self, events: np.ndarray) -> np.ndarray:
         moves = self.moves

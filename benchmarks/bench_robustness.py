@@ -10,8 +10,11 @@ single shift costs more than 3 points against clean. Results: `results/robustnes
 With `--calibrate USER` each shift's mouth and pace are first found on USER's train clips under
 the same shift (a user's takes, as `spikelip adapt` finds them, no training): the test clips are
 read with the mouth moved back to where the model learnt it and stretched to the pace it learnt
-(`--no-pace`: the mouth only). `--window-offsets '[[1, 1], [1, -1], ...]'` reads
-each bin through the model's window at those offsets too (config "window_offsets", same weights).
+(`--no-pace`: the mouth only). `--whole-clips` reads every clip to its end, as the app reads a
+stream (the reference drops what is after 1.2 s, which cuts a slowed word); `--no-centre` reads
+a model that centres the mouth (config input_centre) through the fixed view.
+`--window-offsets '[[1, 1], [1, -1], ...]'` reads each bin through the model's window at those
+offsets too (config "window_offsets", same weights).
 """
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from app.models import BUNDLED_MODEL, load_model  # noqa: E402
 from benchmarks.common import add_window_offsets, window_offsets, write_result  # noqa: E402
-from model.data import DvsLipDataset, clip_events, input_side  # noqa: E402
+from model.data import DvsLipDataset, clip_events, input_side, whole_clips  # noqa: E402
 from model.evaluate import evaluate  # noqa: E402
 from model.checkpoint import find_checkpoint  # noqa: E402
 from model.config import read_json  # noqa: E402
@@ -35,10 +38,12 @@ from stream.transforms import SHIFTS, Compose, TimeScale  # noqa: E402
 
 
 def robustness(net, words, data: Path, shifts=SHIFTS, seed: int = 0, workers: int = 2,
-               calibrate: tuple[list[tuple[Path, str]], MouthPlace, dict | None] | None = None) -> dict:
+               calibrate: tuple[list[tuple[Path, str]], MouthPlace, dict | None] | None = None,
+               whole: bool = False) -> dict:
     """{shift name: {top1, top5, clips}} for each shift, on `data`'s test split; `calibrate` =
     (a user's (clip, word)s, where the model learnt the mouth, its learnt pace or None): each
-    shift's mouth moved back and pace undone first, as found on the user's clips ("found")."""
+    shift's mouth moved back and pace undone first, as found on the user's clips ("found");
+    `whole`: every clip read to its end, not the reference's first 1.2 s."""
     table = {}
     for name, shift in shifts.items():
         moves, found = clip_events(net.config, shift), {}
@@ -51,7 +56,8 @@ def robustness(net, words, data: Path, shifts=SHIFTS, seed: int = 0, workers: in
                 found["pace"] = round(seen.pace, 3)
                 if seen.to_match != 1:
                     moves = Compose(moves, TimeScale(1 / seen.to_match))
-        dataset = DvsLipDataset(data, "test", words, event_transform=moves, seed=seed, side=input_side(net.config))
+        dataset = DvsLipDataset(data, "test", words, event_transform=moves, seed=seed, side=input_side(net.config),
+                                **whole_clips(whole))
         t0 = time.perf_counter()
         r = evaluate(net, dataset, workers=workers, progress=False)
         table[name] = {"top1": round(r["top1"], 4), "top5": round(r["top5"], 4), "clips": r["clips"],
@@ -73,12 +79,21 @@ def main() -> None:
     p.add_argument("--calibrate", type=Path, metavar="USER",
                    help="a folder whose train split stands for a user's takes: each shift's mouth and pace found there first")
     p.add_argument("--no-pace", action="store_true", help="with --calibrate: move the mouth back only, not the pace")
+    p.add_argument("--whole-clips", action="store_true",
+                   help="read every clip to its last event (at least 90 bins), as the app reads a stream, not the "
+                        "reference's first 1.2 s: a word said slower is not cut")
+    p.add_argument("--no-centre", action="store_true",
+                   help="a model that keeps the mouth centred (config input_centre) read through the fixed view instead")
     add_window_offsets(p)
     p.add_argument("--name", default="robustness", help="results/NAME.json")
     args = p.parse_args()
     overrides, reading = window_offsets(args)
     net, words, description, _ = load_model(args.model, runtime="torch", overrides=overrides)
     description += reading
+    if args.no_centre and net.config.pop("input_centre", None):
+        description = description.replace(", mouth kept centred", "") + ", through the fixed view"
+    if args.whole_clips:
+        description += ", every clip read whole"
     print(f"robustness of {description} on {args.data}/test", flush=True)
     calibrate = None
     if args.calibrate:
@@ -87,7 +102,8 @@ def main() -> None:
         user = [(path, words[label]) for path, label in list_clips(args.calibrate, "train", words)]
         calibrate = (user, MouthPlace.from_dict(learnt["mouth"]), pace)
         description += f", mouth moved back{' and pace undone' if pace else ''} as found on {args.calibrate}"
-    table = robustness(net, words, args.data, seed=args.seed, workers=args.workers, calibrate=calibrate)
+    table = robustness(net, words, args.data, seed=args.seed, workers=args.workers, calibrate=calibrate,
+                       whole=args.whole_clips)
     worst = max((r["drop_points"], name) for name, r in table.items() if name != "clean")
     write_result(args.name, {
         "command": "python benchmarks/bench_robustness.py " + shlex.join(sys.argv[1:]),

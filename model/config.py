@@ -22,7 +22,9 @@ that puts a user's mouth where the model learnt it, applied to every clip's even
 clip pixels) before binning (written by `spikelip adapt`, see `stream.mouth_place`); optionally
 also "rotate_deg"; input_pace (> 1: the user speaks that many times slower than the model's
 training clips), every stream binned in bins that many times as long and every clip stretched to
-match (written by `spikelip adapt`, see `stream.pace`).
+match (written by `spikelip adapt`, see `stream.pace`); input_centre {"x", "y"} (clip pixels:
+where the model learnt the mouth), every bin's events moved so the activity seen so far sits
+there, with a fixed crop (see `stream.centring`).
 """
 from __future__ import annotations
 
@@ -33,6 +35,7 @@ import numpy as np
 
 from model.frontend import MODES, NEURONS
 from model.recurrent import BACKENDS
+from stream.centring import Centred
 from stream.constants import MOUTH_SIDE
 from stream.errors import SpikeLipError
 from stream.pace import PACE_RANGE
@@ -62,7 +65,7 @@ DEFAULTS = {
     "alpha_init": 0.9,
 }
 
-OPTIONAL = ("input_affine", "input_pace", "mirror", "window_offsets")
+OPTIONAL = ("input_affine", "input_centre", "input_pace", "mirror", "window_offsets")
 # A 4 x 4 input pool's four phases, 2 px apart and about the centre: window offsets whose pooled
 # inputs differ most (docs/notes/mirror.md).
 FOUR_PHASES = [[1, 1], [1, -1], [-1, 1], [-1, -1]]
@@ -142,6 +145,8 @@ def validate(config: dict, source: str = "config") -> dict:
         raise SpikeLipError(f"{source}: a centred temporal kernel must have an odd length")
     if "input_affine" in cfg:
         cfg["input_affine"] = _input_affine(cfg["input_affine"], source)
+    if "input_centre" in cfg:
+        cfg["input_centre"] = _input_centre(cfg["input_centre"], source)
     if "input_pace" in cfg:
         pace = cfg["input_pace"]
         if isinstance(pace, bool) or not isinstance(pace, (int, float)) or not PACE_RANGE[0] <= pace <= PACE_RANGE[1]:
@@ -173,6 +178,12 @@ def input_affine(config: dict) -> Affine | None:
     return Affine(a["scale"], rotate_deg=a.get("rotate_deg", 0.0), dx=a["dx"], dy=a["dy"]) if a else None
 
 
+def input_centring(config: dict) -> Centred | None:
+    """The whole-clip view that keeps the mouth where the model learnt it (config input_centre), or None."""
+    c = config.get("input_centre")
+    return Centred(c["x"], c["y"]) if c else None
+
+
 def input_pace(config: dict) -> float:
     """How many times slower than the model's training clips its user speaks (1: as they do)."""
     return config.get("input_pace", 1.0)
@@ -191,6 +202,16 @@ def _input_affine(value, source: str) -> dict:
     if not ok or value["scale"] <= 0:
         raise SpikeLipError(f"{source}: input_affine must be {{\"scale\": > 0, \"dx\": px, \"dy\": px"
                             f"[, \"rotate_deg\": degrees]}}, not {value!r}")
+    return {k: float(v) for k, v in value.items()}
+
+
+def _input_centre(value, source: str) -> dict:
+    """{"x", "y"} clip pixels inside the 128 x 128 clip, as floats, or a one-line error."""
+    ok = isinstance(value, dict) and set(value) == {"x", "y"} and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= MOUTH_SIDE - 1 for v in value.values())
+    if not ok:
+        raise SpikeLipError(f"{source}: input_centre must be {{\"x\": px, \"y\": px}}, where the model learnt the mouth "
+                            f"in {MOUTH_SIDE} x {MOUTH_SIDE} clip pixels, not {value!r}")
     return {k: float(v) for k, v in value.items()}
 
 

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from model.config import input_affine, pace_undone
+from model.config import input_affine, input_centring, pace_undone
 from stream.binner import bin_clip, signed
 from stream.constants import BIN_US, CLIP_BINS, INPUT_SIDE, MOUTH_SIDE, TRAIN_CROP_SIDE
 from stream.files import write_atomically
@@ -155,7 +155,7 @@ class DvsLipDataset(torch.utils.data.Dataset):
     `side` is what the network reads (`input_side`; 88): the default transform's centre crop,
     and the cache keeps enough around it for the training transform's.
     `bins=90` is the reference (1.2 s, later events dropped); `bins=None` keeps each clip's own
-    length (use `pad_collate` to batch them). With `cache` (a folder, fixed `bins` only) the
+    length, at least `min_bins` (use `pad_collate` to batch them). With `cache` (a folder, fixed `bins` only) the
     binned clips are written there once (see `BinnedCache`) and read back each epoch.
     `event_transform` (`stream.transforms`, e.g. `RandomShift()`) changes each clip's events
     before binning, so it excludes `cache`; with `seed` clip i always gets the same draw
@@ -165,12 +165,12 @@ class DvsLipDataset(torch.utils.data.Dataset):
 
     def __init__(self, root: str | os.PathLike, split: str, words: list[str] | None = None, transform=None, bins: int | None = CLIP_BINS,
                  cache: str | os.PathLike | None = None, event_transform=None, seed: int | None = None, no_word: bool = False,
-                 side: int = INPUT_SIDE):
+                 side: int = INPUT_SIDE, min_bins: int = 1):
         self.root = Path(root)
         self.words = folder_words(self.root) if words is None else list(words)  # root/words.txt or DVS-Lip's
         self.clips = list_clips(self.root, split, self.words, no_word)
         self.transform = transform or eval_transform(side)
-        self.bins = bins
+        self.bins, self.min_bins = bins, min_bins
         if cache and not bins:
             raise ValueError("a binned-clip cache needs a fixed number of bins")
         if cache and event_transform is not None:
@@ -194,15 +194,22 @@ class DvsLipDataset(torch.utils.data.Dataset):
         if self.bins:
             bins = self.bins
         else:  # the clip's own length: up to the bin of its last event
-            bins = int(np.round(events["t"][-1] / BIN_US)) + 1 if len(events) else 1
+            bins = max(int(np.round(events["t"][-1] / BIN_US)) + 1 if len(events) else 1, self.min_bins)
         x = torch.from_numpy(signed(bin_clip(events, bins=bins)))
         return self.transform(x), label
 
 
+def whole_clips(whole: bool) -> dict:
+    """`DvsLipDataset` arguments that read every clip to its last event, at least the reference's
+    CLIP_BINS (as the app reads a stream: a slower speaker's word is not cut at 1.2 s), or {}."""
+    return {"bins": None, "min_bins": CLIP_BINS} if whole else {}
+
+
 def clip_events(config: dict, shift=None):
     """The event transform a model's clips go through before binning: a camera `shift` first
-    (robustness tables, training), then the model's own `input_affine` and `input_pace`; None when none."""
-    moves = [m for m in (shift, input_affine(config), pace_undone(config)) if m is not None]
+    (robustness tables, training), then the model's own `input_affine`, `input_pace` and
+    `input_centre`; None when none."""
+    moves = [m for m in (shift, input_affine(config), pace_undone(config), input_centring(config)) if m is not None]
     if len(moves) < 2:
         return moves[0] if moves else None
     return event_transforms.Compose(*moves)

@@ -1,6 +1,7 @@
 """Evaluate a network on a DVS-Lip style test split: every number computed from its predictions.
 
-Top-1/top-5 of the clip prediction (mean logits over time, as in the paper), per-word accuracy,
+Top-1/top-5 of the clip prediction (mean logits over time, as in the paper; over each clip's own
+bins when the dataset keeps clips whole, `bins=None`), per-word accuracy,
 confusion matrix, and for causal models the accuracy of the streaming prediction as a function
 of time since the word's onset and end, found from event activity. The streaming prediction is
 what the app shows: the running mean of the per-step logits, restarted at the word's onset as
@@ -13,6 +14,7 @@ import torch
 from tqdm import tqdm
 
 from model.config import input_pace
+from model.data import pad_collate
 from stream.constants import BIN_MS
 
 
@@ -65,16 +67,21 @@ def evaluate(net, dataset, batch_size: int = 32, workers: int = 2, device="cpu",
     streaming = getattr(net, "streamable", False)
     since_onset = np.zeros((2, max_offset_bins))  # hits, counts at k bins after onset
     since_end = np.zeros((2, 2 * max_offset_bins + 1))  # k bins from -max..+max around the end
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, num_workers=workers)
-    for x, y in tqdm(loader, desc="evaluate", disable=None if progress else True, leave=False):  # None: only on a terminal
+    whole = getattr(dataset, "bins", 1) is None  # clips of their own lengths, zero-padded to a batch's longest
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, num_workers=workers,
+                                         collate_fn=pad_collate if whole else None)
+    for batch in tqdm(loader, desc="evaluate", disable=None if progress else True, leave=False):  # None: only on a terminal
+        x, y = batch[:2]
         logits = net(x.to(device)).float().cpu()
-        clip = logits.mean(1)
+        lengths = batch[2] if whole else torch.full((len(y),), x.shape[1])
+        clip = torch.stack([lg[:n].mean(0) for lg, n in zip(logits, lengths.tolist())])
         top5 = clip.topk(min(5, n_cls), dim=1).indices
         top5_hits += int((top5 == y[:, None]).any(1).sum())
         np.add.at(confusion, (y.numpy(), clip.argmax(1).numpy()), 1)
         if streaming:
-            for b, (onset, end) in enumerate(activity_spans(x).tolist()):
-                hit = (streaming_prediction(logits[b], onset) == y[b]).numpy()
+            spans = activity_spans(x).tolist() if not whole else [activity_span(c[:n]) for c, n in zip(x, lengths)]
+            for b, (onset, end) in enumerate(spans):
+                hit = (streaming_prediction(logits[b, :lengths[b]], onset) == y[b]).numpy()
                 k = np.arange(len(hit))
                 ok = (k - onset >= 0) & (k - onset < max_offset_bins)
                 np.add.at(since_onset[0], (k - onset)[ok], hit[ok])

@@ -68,27 +68,33 @@ def activity_map(clips: Iterable[np.ndarray], sensor: SensorSize = CLIP_SENSOR) 
     return counts.reshape(sensor.height, sensor.width), n
 
 
+def mouth_weights(counts: np.ndarray) -> np.ndarray:
+    """An activity map's mouth: hot pixels replaced by their 3 x 3 median, then the median pixel's
+    count (the uniform floor: noise) taken off every pixel, never below 0 (see `mouth_place`)."""
+    counts = np.asarray(counts, np.float64)
+    local = cv2.medianBlur(counts.astype(np.float32), 3).astype(np.float64)  # edges replicated
+    counts = np.where(counts > HOT_FACTOR * local + HOT_MIN, local, counts)
+    return np.clip(counts - np.median(counts), 0, None)
+
+
 def mouth_place(counts: np.ndarray, clips: int = 0) -> MouthPlace:
     """The `MouthPlace` of an activity map. Hot pixels (single pixels far busier than any mouth
     pixel, which would pull the moments) are first replaced by their 3 x 3 median; the map is not
     smoothed otherwise, since a median of every pixel erases a sparse map's thin edges (a mouth
     of 6,000 events measured 8 % narrow). Then the median pixel's count (the mouth covers far less
     than half the clip) is the floor taken off every pixel."""
-    counts = np.asarray(counts, np.float64)
-    local = cv2.medianBlur(counts.astype(np.float32), 3).astype(np.float64)  # edges replicated
-    counts = np.where(counts > HOT_FACTOR * local + HOT_MIN, local, counts)
-    weights = np.clip(counts - np.median(counts), 0, None)
+    weights = mouth_weights(counts)
     total = weights.sum()
     if total <= 0:
         raise ValueError("no activity above the floor: the clips hold no mouth")
-    ys, xs = np.indices(counts.shape)
+    ys, xs = np.indices(weights.shape)
     x = float((weights * xs).sum() / total)
     y = float((weights * ys).sum() / total)
     cxx, cyy, cxy = ((weights * a * b).sum() / total for a, b in
                      ((xs - x, xs - x), (ys - y, ys - y), (xs - x, ys - y)))
     major = (cxx + cyy) / 2 + np.hypot((cxx - cyy) / 2, cxy)  # the covariance's larger eigenvalue
     angle = float(np.degrees(0.5 * np.arctan2(2 * cxy, cxx - cyy)))
-    return MouthPlace(x, y, float(np.sqrt(major)), angle, clips, int(counts.sum()))
+    return MouthPlace(x, y, float(np.sqrt(major)), angle, clips, int(np.sum(counts)))
 
 
 def undo_move(seen: MouthPlace, learnt: MouthPlace, sensor: SensorSize = CLIP_SENSOR) -> Affine:

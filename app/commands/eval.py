@@ -27,17 +27,22 @@ def add_arguments(p) -> None:
                    help="clips per forward pass, >= 1 (default: 16)")
     p.add_argument("--workers", type=non_negative_int, default=2, metavar="N",
                    help="data loader processes, >= 0 (0: load in this process; default: 2)")
+    p.add_argument("--whole-clips", action="store_true",
+                   help="read every clip to its last event (at least 90 bins), as the app reads a stream, instead of "
+                        "the reference's first 1.2 s (90 bins)")
     p.add_argument("--ops", action="store_true", help="also measure spike rates and OPs per synapse (one batch)")
 
 
 def run(args) -> int:
-    from model.data import DvsLipDataset, clip_events, input_side
+    from model.data import DvsLipDataset, clip_events, input_side, whole_clips
     from model.evaluate import evaluate, plot_accuracy_over_time, plot_confusion
+    from stream.constants import CLIP_BINS
 
     net, words, description, _ = load_model(args.model)
     dataset = DvsLipDataset(args.data, args.split, words, event_transform=clip_events(net.config), seed=0,
-                            side=input_side(net.config))
+                            side=input_side(net.config), **whole_clips(args.whole_clips))
     result = {"model": description, "data": str(Path(args.data).resolve()), "split": args.split,
+              "clips_read": "whole" if args.whole_clips else f"first {CLIP_BINS} bins",
               **evaluate(net, dataset, batch_size=args.batch_size, workers=args.workers)}
     if args.ops:
         result.update(_operations(net, dataset, args.batch_size))

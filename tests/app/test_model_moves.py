@@ -94,17 +94,18 @@ def test_the_moves_follow_the_crop_of_the_moment():
 
 
 def test_an_onnx_export_carries_the_move(tmp_path):
-    """`spikelip export` of an adapted model: the runner reads the move from the export's config,
-    so every command that steps it moves the mouth the same way."""
+    """`spikelip export` of an adapted model: the runner reads the move (and the centring) from the
+    export's config, so every command that steps it moves the mouth the same way."""
     from app.models import load_model
     from model import build
     from model.onnx_export import export_onnx
 
     affine = {"scale": 0.9, "dx": -2.0, "dy": 1.5, "rotate_deg": 4.0}
     path = tmp_path / "adapted.onnx"
-    export_onnx(build("small", input_affine=affine).eval(), path)
+    export_onnx(build("small", input_affine=affine, input_centre={"x": 63.7, "y": 66.5}).eval(), path)
     loaded = load_model(str(path), quiet=True)
     assert loaded.net.config["input_affine"] == affine
+    assert loaded.net.config["input_centre"] == {"x": 63.7, "y": 66.5}
     assert model_moves(loaded.net, SensorSize(128, 128)) == Affine(0.9, 4.0, -2.0, 1.5)
     assert "mouth resized 0.90 x, turned +4.0 degrees and moved -2.0, +1.5 px" in loaded.description
 
@@ -119,3 +120,23 @@ def test_the_model_reads_the_events_at_the_pace_its_config_says():
     plain = inputs_of(InputRecorder({}), TimeScale(0.8)(events, np.random.default_rng(0)))
     assert slow.shape == plain.shape and abs(len(slow) - 0.8 * len(inputs_of(InputRecorder({}), events))) <= 1
     assert torch.equal(slow, plain)
+
+
+def test_a_fixed_crop_centres_the_mouth_for_a_model_that_asks():
+    """config input_centre: the model is handed exactly the frames of the clip centred beforehand
+    (`stream.centring.Centred`, as `eval` reads clips); a crop that follows the mouth places it itself."""
+    from stream.centring import Centred
+    from stream.mouth_tracker import following_crop
+
+    events = mouth_events()
+    events["x"] = np.clip(events["x"].astype(int) + 12, 0, 127)  # the mouth well right of where it was learnt
+    centre = {"x": 63.7, "y": 66.5}
+    centred = inputs_of(InputRecorder({"input_centre": centre}), events)
+    plain = inputs_of(InputRecorder({}), Centred(**centre)(events))
+    assert centred.shape == plain.shape and torch.equal(centred, plain)
+    assert not torch.equal(centred, inputs_of(InputRecorder({}), events))
+    pipeline = Pipeline(ClipSource(events), InputRecorder({"input_centre": centre}), Readout(["a", "b"]), speed=None,
+                        segment=False)
+    pipeline.crop = following_crop(SensorSize(128, 128))
+    assert pipeline._crop(events[:100]).size == pipeline._for_model(pipeline.crop(events[:100])).size
+    assert pipeline.centring.t0 is None  # never asked

@@ -230,3 +230,21 @@ def test_input_pace_is_optional_and_checked():
         with pytest.raises(SpikeLipError, match="input_pace must be a number from 0.5 to 2.0") as err:
             model.build("small", input_pace=bad)
         assert "\n" not in str(err.value)
+
+
+def test_input_centre_is_optional_and_checked():
+    """Absent unless set; a clip of a model that asks is centred after its other moves, last."""
+    from model.data import clip_events
+    from stream.centring import Centred
+    from stream.transforms import Compose, TimeScale
+
+    assert "input_centre" not in model.build("small").config
+    net = model.build("small", input_centre={"x": 63.7, "y": 66})
+    assert net.config["input_centre"] == {"x": 63.7, "y": 66.0} and clip_events(net.config) == Centred(63.7, 66.0)
+    slow = model.build("small", input_centre={"x": 63.7, "y": 66}, input_pace=1.2)
+    assert repr(clip_events(slow.config)) == repr(Compose(TimeScale(1 / 1.2), Centred(63.7, 66.0)))
+    for bad in ({"x": 63.7}, {"x": 200, "y": 60}, {"x": -1, "y": 60}, {"x": True, "y": 60}, [63.7, 66], True,
+                {"x": 63.7, "y": 66, "z": 1}):
+        with pytest.raises(SpikeLipError, match="input_centre must be") as err:
+            model.build("small", input_centre=bad)
+        assert "\n" not in str(err.value)

@@ -313,6 +313,36 @@ def test_eval_numbers_follow_from_the_predictions(setup):
     assert sum(p["clips"] for p in onset_curve) == sum(12 - o for o in onsets)
 
 
+def test_whole_clips_are_each_read_to_their_own_end(tmp_path):
+    """`bins=None`: every clip's mean logits over its own bins (at least min_bins), each clip stepped
+    alone; the fixed window cuts the longer clips, so it reads them otherwise."""
+    rng = np.random.default_rng(4)
+    for k, end_us in enumerate((100_000, 266_667, 400_000)):  # up to bins 8, 20 and 30
+        for word in ("allow", "water"):
+            n = 2000
+            save_clip(tmp_path / "test" / word / f"{k}.npy", make_events(
+                np.linspace(0, end_us, n).astype(np.int64), rng.integers(20, 70, n), rng.integers(30, 90, n),
+                rng.integers(0, 2, n)))
+    net = build(TINY).eval()
+    whole = DvsLipDataset(tmp_path, "test", net.words, bins=None, min_bins=12)
+    result = evaluate(net, whole, batch_size=4, workers=0, progress=False)
+    with torch.no_grad():
+        clips = [whole[i] for i in range(len(whole))]
+        assert sorted({len(x) for x, _ in clips}) == [12, 21, 31]
+        means = torch.stack([net(x[None])[0].mean(0) for x, _ in clips])
+    ys = torch.tensor([y for _, y in clips])
+    assert result["top1"] == pytest.approx(float((means.argmax(1) == ys).float().mean()))
+    assert np.array_equal(np.array(result["confusion"]).sum(1)[ys.unique()], [3, 3])
+
+    from app.cli import main
+    (tmp_path / "tiny.json").write_text(json.dumps(TINY))
+    for flag, read in (["--whole-clips"], "whole"), ([], "first 90 bins"):
+        assert main(["eval", "--model", str(tmp_path / "tiny.json"), "--data", str(tmp_path), "--workers", "0",
+                     "--json", str(tmp_path / "e.json"), *flag]) == 0
+        report = json.loads((tmp_path / "e.json").read_text())
+        assert report["clips_read"] == read and report["clips"] == 6
+
+
 def test_streaming_prediction_restarts_the_running_mean_at_onset():
     logits = torch.randn(20, 7)
     for onset in (0, 1, 6, 19):
