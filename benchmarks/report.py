@@ -440,15 +440,18 @@ def robustness(items: list[tuple[str, dict]]) -> str:
            "measured that way). Goal of a robust model: no single shift costs more than 3 points. Columns: `bundled` "
            "is the bundled `small` (132 epochs, the last 18 with half the clips shifted, with count-keeping resizes, "
            "and distilled from the 114-epoch model on the clean clips: `--camera-augment --distill`), as its "
-           "config read it on the day (until 2026-12-06 through the centred window, mirrored too: 2 readings); "
-           "`bundled-calibrated`: the bundled model with each shift's mouth and pace first found on 300 clips of "
-           "other speakers under the same shift, then the mouth moved back and the clips stretched to the pace the "
-           "model learnt, as `spikelip adapt` does before anything else (`--calibrate`; no training, no BatchNorm "
-           "change); `bundled-mouth-moved`: the mouth only (`--calibrate --no-pace`, as adapt did until "
-           "2026-12-06). Since 2026-12-06 the bundled model reads each bin "
-           "through its window at the four offsets of `model.config.FOUR_PHASES` (the phases of its 4 x 4 input "
-           "pool), each mirrored too: 8 readings averaged instead of 2 "
-           "([notes](notes/mirror.md#reading-through-the-window-at-four-offsets))."]
+           "config read it on the day: since 2026-12-06 through its window at the four offsets of "
+           "`model.config.FOUR_PHASES`, each mirrored too (8 readings, "
+           "[notes](notes/mirror.md#reading-through-the-window-at-four-offsets)), and since 2026-12-06 (session 30) "
+           "with the mouth kept centred (config `input_centre`, `stream/centring.py`: each bin's events moved so "
+           "the activity before it sits where the training mouths sat, [notes](notes/adapt.md#keeping-the-mouth-centred-2026-12-06-session-30)); "
+           "every clip's first 1.2 s (90 bins), as the reference reads DVS-Lip; `bundled-whole-clips`: the same, "
+           "every clip read to its last event, as the app reads a stream (`--whole-clips`: a word said 15 % slower "
+           "no longer fits in 1.2 s); `bundled-fixed-view`: the same weights and readings without the centring "
+           "(`--no-centre`; measured before the bundle set it, by the command its JSON keeps as `measured_as`); `bundled-calibrated`: the bundled model with each shift's mouth and pace first found on "
+           "300 clips of other speakers under the same shift, then the mouth moved back and the clips stretched to "
+           "the pace the model learnt, as `spikelip adapt` does before anything else (`--calibrate`; no training, no "
+           "BatchNorm change). The 300-clip table was last measured before the centring."]
     for clips, runs in sorted(sets.items(), reverse=True):
         shifts = list(runs[0][1]["shifts"])
         rows = [[name] + [f"{pct(d['shifts'][name]['top1'])} ({0.0 - d['shifts'][name]['drop_points']:+.1f})"
@@ -743,8 +746,9 @@ RENDER = {"model_step": model_step, "runtime": runtime, "latency": latency, "win
 
 # Sections drawn from several result files: (file name prefix, their order, renderer).
 GROUPS = {
-    "robustness": ("robustness", lambda kv: ("bundled" not in kv[0], "mouth-moved" in kv[0], "calibrated" in kv[0]),
-                   robustness),  # bundled first, then as adapt calibrates it (mouth and pace), then the mouth alone
+    "robustness": ("robustness", lambda kv: ("bundled" not in kv[0], "calibrated" in kv[0], "fixed-view" in kv[0],
+                                             "whole-clips" in kv[0]),
+                   robustness),  # bundled, read whole, through the fixed view, then as adapt calibrates it
     "boundaries": ("boundaries", lambda kv: kv[0] != "boundaries", boundaries_runs),  # the bundled model's first
     "adapt": ("adapt", lambda kv: kv[0] != "adapt", adapt),
     "new_words": ("new_words", lambda kv: -kv[1]["train_clips"], new_words),

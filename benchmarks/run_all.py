@@ -24,7 +24,8 @@ ADAPT = ["--train", "{user}", "--test", "{heldout}", "--methods", "bn,backend", 
 RUNS = {
     "bench_robustness.py": [
         ["--data", "{heldout-1000}", "--name", "robustness-1000-bundled"],
-        ["--data", "{heldout-1000}", "--calibrate", "{user}", "--no-pace", "--name", "robustness-1000-bundled-mouth-moved"],
+        ["--data", "{heldout-1000}", "--whole-clips", "--name", "robustness-1000-bundled-whole-clips"],
+        ["--data", "{heldout-1000}", "--no-centre", "--name", "robustness-1000-bundled-fixed-view"],
         ["--data", "{heldout-1000}", "--calibrate", "{user}", "--name", "robustness-1000-bundled-calibrated"],
         ["--data", "{heldout}", "--name", "robustness-bundled"],
     ],
