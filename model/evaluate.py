@@ -79,8 +79,7 @@ def evaluate(net, dataset, batch_size: int = 32, workers: int = 2, device="cpu",
         top5_hits += int((top5 == y[:, None]).any(1).sum())
         np.add.at(confusion, (y.numpy(), clip.argmax(1).numpy()), 1)
         if streaming:
-            spans = activity_spans(x).tolist() if not whole else [activity_span(c[:n]) for c, n in zip(x, lengths)]
-            for b, (onset, end) in enumerate(spans):
+            for b, (onset, end) in enumerate(activity_span(c[:n]) for c, n in zip(x, lengths)):
                 hit = (streaming_prediction(logits[b, :lengths[b]], onset) == y[b]).numpy()
                 k = np.arange(len(hit))
                 ok = (k - onset >= 0) & (k - onset < max_offset_bins)

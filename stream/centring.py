@@ -42,7 +42,6 @@ class Centring:
         self.sensor, self.bin_us = sensor, float(bin_us)
         self.target = ((sensor.width - CLIP_SENSOR.width) / 2 + x, (sensor.height - CLIP_SENSOR.height) / 2 + y)
         self.counts = np.zeros(sensor.height * sensor.width, np.float64)  # decayed, before the open bin
-        self.seen = 0.0  # events in `counts`, decayed alike
         self.open = np.zeros_like(self.counts)  # the open bin's events
         self.t0: int | None = None
         self.bin: int | None = None
@@ -76,7 +75,6 @@ class Centring:
         (the last move stays while the map holds nothing above its floor)."""
         decay = 0.5 ** ((new_bin - self.bin) * self.bin_us / 1e6 / HALF_LIFE_S)
         self.counts = (self.counts + self.open) * decay
-        self.seen = (self.seen + float(self.open.sum())) * decay
         self.open[:] = 0
         self.bin = new_bin
         weights = mouth_weights(self.counts.reshape(self.sensor.height, self.sensor.width))
@@ -84,7 +82,7 @@ class Centring:
         if total <= 0:
             return
         cx, cy = (weights * self._xs).sum() / total, (weights * self._ys).sum() / total
-        ease = min(1.0, self.seen / EASE_EVENTS)
+        ease = min(1.0, self.counts.sum() / EASE_EVENTS)  # the events seen, decayed alike
         self.move = (int(np.rint(ease * _beyond(self.target[0] - cx, DEAD_PX))),
                      int(np.rint(ease * _beyond(self.target[1] - cy, DEAD_PX))))
 
