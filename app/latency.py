@@ -205,7 +205,7 @@ def measure(pipeline, duration_s: float | None = None, words: WordClock | None =
     wall = time.perf_counter() - wall0
     if words is not None:
         words.finish(pipeline.finish())
-    stream_s = pipeline.steps * pipeline.binner.bin_us / 1e6
+    stream_s = pipeline.steps * pipeline.bin_s
     deadline_ms = pipeline.binner.bin_us / 1e3  # one bin: longer for a model binning at a slower user's pace
     e2e = np.asarray(log.stages["end_to_end"])
     report = {

@@ -213,6 +213,11 @@ class Pipeline:
             source.want_frames = True  # APS frames help find the face
 
     @property
+    def bin_s(self) -> float:
+        """One timestep's length in stream seconds (longer for a model whose user speaks slower)."""
+        return self.binner.bin_us / 1e6
+
+    @property
     def events_dropped(self) -> int:
         return self.shedder.dropped if self.shedder else 0
 
@@ -467,7 +472,7 @@ class Pipeline:
         if self.origin_us is None:
             self.origin_us = start_us
         t_s = (start_us - self.origin_us) / 1e6
-        self._end_s = t_s + self.binner.bin_us / 1e6
+        self._end_s = t_s + self.bin_s
         events = int(frame.sum())
         word, onset, speaking, level = None, False, True, float(events)
         if self.words is None:

@@ -147,7 +147,7 @@ def _record(args, enrolment: Enrolment) -> None:
             tap = EnrolTap(source, args.speed, writer)
             pipeline = Pipeline(tap, net, Readout(model_words), crop=crop, speed=None, segment=True)
             cutter = Cutter(Crop(source.sensor, roi=crop.roi, scale=crop.scale),  # its own: crops keep state
-                            onset_lookback=pipeline.words.segmenter.onset_lookback, bin_s=pipeline.binner.bin_us / 1e6)
+                            onset_lookback=pipeline.words.segmenter.onset_lookback, bin_s=pipeline.bin_s)
             flow = TerminalFlow(enrolment, pipeline, tap, cutter, countdown_s=args.countdown,
                                 timeout_s=args.timeout, speed=args.speed, interactive=sys.stdin.isatty())
             flow.run()

@@ -165,7 +165,7 @@ class Session:
             if self.playback.stopped:
                 pipeline.stop()
             yield Started(source.sensor, source.name, source.live, crop, _duration_s(source), segmented,
-                          list(source.warnings), pipeline.side, pipeline.binner.bin_us / 1e6)
+                          list(source.warnings), pipeline.side, pipeline.bin_s)
             last = notice = None
             for r in pipeline:
                 last = r
@@ -212,7 +212,7 @@ class Session:
         )
 
     def _layers(self, spikes: dict) -> dict[str, tuple[float, np.ndarray, int]]:
-        out, step_s = {}, self._pipeline.binner.bin_us / 1e6
+        out, step_s = {}, self._pipeline.bin_s
         for name, s in spikes.items():
             values = np.asarray(s[0].detach().cpu().float().numpy()).ravel()
             subset = self._subsets.get(name)
