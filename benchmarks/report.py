@@ -438,9 +438,9 @@ def robustness(items: list[tuple[str, dict]]) -> str:
            "as SynthLip faces rendered larger or smaller give (until 2026-12-05 a resize kept the event count, making "
            "a larger mouth sparser and a smaller one denser; the training recipes compared in the model card were "
            "measured that way). Goal of a robust model: no single shift costs more than 3 points. Columns: `bundled` "
-           "is the bundled `small` (132 epochs, the last 18 with half the clips shifted, with count-keeping resizes, "
-           "and distilled from the 114-epoch model on the clean clips: `--camera-augment --distill`), as its "
-           "config read it on the day: since 2026-12-06 through its window at the four offsets of "
+           "is the bundled `small` (139 epochs, the last 24 with half the clips shifted and distilled from a clean "
+           "model: `--camera-augment --distill`; since 2026-12-06, session 31, the last 6 read through the centring, "
+           "with mouths 0.8-1.4 x; columns measured before are the 132-epoch weights), as its config read it on the day: since 2026-12-06 through its window at the four offsets of "
            "`model.config.FOUR_PHASES`, each mirrored too (8 readings, "
            "[notes](notes/mirror.md#reading-through-the-window-at-four-offsets)), and since 2026-12-06 (session 30) "
            "with the mouth kept centred (config `input_centre`, `stream/centring.py`: each bin's events moved so "
@@ -448,10 +448,11 @@ def robustness(items: list[tuple[str, dict]]) -> str:
            "every clip's first 1.2 s (90 bins), as the reference reads DVS-Lip; `bundled-whole-clips`: the same, "
            "every clip read to its last event, as the app reads a stream (`--whole-clips`: a word said 15 % slower "
            "no longer fits in 1.2 s); `bundled-fixed-view`: the same weights and readings without the centring "
-           "(`--no-centre`; measured before the bundle set it, by the command its JSON keeps as `measured_as`); `bundled-calibrated`: the bundled model with each shift's mouth and pace first found on "
+           "(`--no-centre`; measured before the bundle set it, by the command its JSON keeps as `measured_as`; 132-epoch weights); `bundled-calibrated`: the bundled model with each shift's mouth and pace first found on "
            "300 clips of other speakers under the same shift, then the mouth moved back and the clips stretched to "
            "the pace the model learnt, as `spikelip adapt` does before anything else (`--calibrate`; no training, no "
-           "BatchNorm change). The 300-clip table was last measured before the centring."]
+           "BatchNorm change). `bundled-whole-clips` and `bundled-calibrated` were measured on the 132-epoch weights "
+           "(session 30); the 300-clip table before the centring."]
     for clips, runs in sorted(sets.items(), reverse=True):
         shifts = list(runs[0][1]["shifts"])
         rows = [[name] + [f"{pct(d['shifts'][name]['top1'])} ({0.0 - d['shifts'][name]['drop_points']:+.1f})"

@@ -172,13 +172,13 @@ class RandomShift:
     """A new draw of every shift for each clip, up to the given strengths: robust training.
 
     Defaults span what moving from SynthLip's renderer to a real face on a real DAVIS changes:
-    the mouth 0.8-1.25 x as large, turned up to 10 degrees, 12 px off-centre; up to 60 % of events
+    the mouth 0.8-1.4 x as large, turned up to 10 degrees, 12 px off-centre; up to 60 % of events
     lost; noise up to 30 % of the clip's events; a few hot pixels; a refractory period up to
     2 ms; speech 15 % faster to 20 % slower. `fraction` of the clips are shifted, the rest pass
     unchanged, so that training keeps seeing the clean clips it must still read.
     """
 
-    scale: tuple[float, float] = (0.8, 1.25)
+    scale: tuple[float, float] = (0.8, 1.4)
     rotate_deg: float = 10.0
     offset_px: float = 12.0
     drop: float = 0.6

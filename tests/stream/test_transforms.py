@@ -142,7 +142,7 @@ def test_a_shift_of_no_strength_changes_nothing(events, seed):
 
 def test_strength_scales_every_reach():
     half = RandomShift().scaled(0.5)
-    assert half.scale == pytest.approx((0.8**0.5, 1.25**0.5)) and half.drop == 0.3 and half.offset_px == 6
+    assert half.scale == pytest.approx((0.8**0.5, 1.4**0.5)) and half.drop == 0.3 and half.offset_px == 6
     assert half.time_scale == pytest.approx((0.85**0.5, 1.2**0.5)) and half.hot_pixels == 2
 
 
