@@ -35,7 +35,7 @@ RUNS = {
         ADAPT + ["--shift", "mouth 0.7 x, moved 6 px right, 10 % noise", "--name", "adapt-far-further"],
         ADAPT + ["--shift", "speech 15 % slower", "--name", "adapt-slower"],
     ],
-    "bench_new_words.py": [["--seeds", "0,1,2", "--views", "3,0"]] + [
+    "bench_new_words.py": [["--seeds", "0,1,2", "--views", "3"]] + [
         ["--clips-per-word", str(n), "--seeds", "0,1,2", "--views", "3,0", "--name", f"new_words-{n}-takes"] for n in (3, 10)],
 }
 
