@@ -30,11 +30,11 @@ from benchmarks.common import add_window_offsets, window_offsets, write_result  
 from model.data import DvsLipDataset, clip_events, input_side, whole_clips  # noqa: E402
 from model.evaluate import evaluate  # noqa: E402
 from model.checkpoint import find_checkpoint  # noqa: E402
-from model.config import read_json  # noqa: E402
+from model.config import read_json, set_input_affine, set_input_pace  # noqa: E402
 from stream.mouth_place import MouthPlace, place_of_clips, undo_move  # noqa: E402
 from stream.pace import pace_of_clips  # noqa: E402
 from stream.sources.npy import list_clips  # noqa: E402
-from stream.transforms import SHIFTS, Compose, TimeScale  # noqa: E402
+from stream.transforms import SHIFTS  # noqa: E402
 
 
 def robustness(net, words, data: Path, shifts=SHIFTS, seed: int = 0, workers: int = 2,
@@ -46,16 +46,17 @@ def robustness(net, words, data: Path, shifts=SHIFTS, seed: int = 0, workers: in
     `whole`: every clip read to its end, not the reference's first 1.2 s."""
     table = {}
     for name, shift in shifts.items():
-        moves, found = clip_events(net.config, shift), {}
-        if calibrate is not None:
+        config, found = dict(net.config), {}
+        if calibrate is not None:  # as `spikelip adapt` sets them: read through the config, as the app reads
             user, mouth, pace = calibrate
             move = undo_move(place_of_clips([path for path, _ in user], shift, seed=seed), mouth)
-            moves, found = Compose(moves, move), {"mouth_scale": round(1 / move.scale, 3)}
+            set_input_affine(config, move)
+            found["mouth_scale"] = round(1 / move.scale, 3)
             if pace:
                 seen = pace_of_clips(user, pace, shift, seed=seed)
+                set_input_pace(config, seen.to_match)
                 found["pace"] = round(seen.pace, 3)
-                if seen.to_match != 1:
-                    moves = Compose(moves, TimeScale(1 / seen.to_match))
+        moves = clip_events(config, shift)
         dataset = DvsLipDataset(data, "test", words, event_transform=moves, seed=seed, side=input_side(net.config),
                                 **whole_clips(whole))
         t0 = time.perf_counter()

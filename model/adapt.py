@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from model.checkpoint import load_checkpoint, save_checkpoint
+from model.config import set_input_affine, set_input_pace
 from model.data import DvsLipDataset, clip_events, input_side, train_transform
 from model.evaluate import activity_spans, evaluate
 from model.network import Network
@@ -94,8 +95,7 @@ def move_mouth(net: Network, learnt: dict | None, clips: list[tuple[Path, int]],
         log(f"mouth: your clips' activity is {1 / move.scale:.2f} x as wide as the model's mouths, outside "
             f"{SCALE_RANGE[0]}-{SCALE_RANGE[1]}: not a mouth crop? clips read as they are")
         return None
-    net.config["input_affine"] = {"scale": round(move.scale, 4), "rotate_deg": round(move.rotate_deg, 2),
-                                  "dx": round(move.dx, 2), "dy": round(move.dy, 2)}
+    set_input_affine(net.config, move)
     log(f"mouth: {1 / move.scale:.2f} x as wide as the model learnt, turned {-move.rotate_deg:+.1f} degrees, centre "
         f"{seen.x - learnt['x']:+.1f} px right, {seen.y - learnt['y']:+.1f} px down; moved back before every reading")
     return {"seen": seen.as_dict(), "input_affine": net.config["input_affine"]}
@@ -119,11 +119,10 @@ def match_pace(net: Network, learnt: dict | None, clips: list[tuple[Path, int]],
             f"{PACE_RANGE[1]}: not these words spoken? read at its own pace")
         return None
     said = f"pace: you speak {seen.pace:.2f} x as slowly as the model's training clips ({seen.clips} clips)"
+    set_input_pace(net.config, seen.to_match)  # at 1 it drops the pace of a base adapted to another user
     if seen.to_match == 1:
-        net.config.pop("input_pace", None)  # a base adapted before may bin at another user's pace
         log(f"{said}, within {MIN_CHANGE:.0%} of them: read at its own pace")
     else:
-        net.config["input_pace"] = round(seen.pace, 4)
         log(f"{said}; every reading is binned {seen.pace:.2f} x as long to match")
     return {"seen": round(seen.pace, 4), "clips": seen.clips, "input_pace": net.config.get("input_pace", 1.0)}
 

@@ -178,6 +178,20 @@ def input_affine(config: dict) -> Affine | None:
     return Affine(a["scale"], rotate_deg=a.get("rotate_deg", 0.0), dx=a["dx"], dy=a["dy"]) if a else None
 
 
+def set_input_affine(config: dict, move: Affine) -> None:
+    """Make `config` move every clip's events by `move` before binning (its input_affine)."""
+    config["input_affine"] = {"scale": round(move.scale, 4), "rotate_deg": round(move.rotate_deg, 2),
+                              "dx": round(move.dx, 2), "dy": round(move.dy, 2)}
+
+
+def set_input_pace(config: dict, pace: float) -> None:
+    """Make `config` bin at `pace` x the model's own (its input_pace; none kept at 1)."""
+    if pace == 1:
+        config.pop("input_pace", None)
+    else:
+        config["input_pace"] = round(pace, 4)
+
+
 def input_centring(config: dict) -> Centred | None:
     """The whole-clip view that keeps the mouth where the model learnt it (config input_centre), or None."""
     c = config.get("input_centre")

@@ -122,6 +122,8 @@ class Network(nn.Module):
             )
         self.frame_shape = (cfg["in_channels"], cfg["input_size"], cfg["input_size"])
         self.reading = Readings.of_config(cfg)  # where and how it reads each bin: window offsets, mirrored or not
+        # what a training step reads through instead, if not every reading (`spikelip train --one-reading`)
+        self.training_reading: Readings | None = None
         self.frontend = Frontend(
             cfg["frontend_widths"],
             cfg["frontend_mode"],
@@ -185,9 +187,10 @@ class Network(nn.Module):
             raise SpikeLipError(f"model input must be (batch, time, 2, H, W), got shape {tuple(x.shape)}")
         self._check_frames(x.shape, "model input")
         rec = {} if record else None
-        h = self.frontend(self.reading.rows(x), rec)
-        logits = self.reading.merge(self.after_frontend(h, rec))
-        return (logits, self.reading.first(rec)) if record else logits
+        reading = self.training_reading if self.training and self.training_reading is not None else self.reading
+        h = self.frontend(reading.rows(x), rec)
+        logits = reading.merge(self.after_frontend(h, rec))
+        return (logits, reading.first(rec)) if record else logits
 
     def features(self, x: torch.Tensor, window: int | None = None) -> torch.Tensor:
         """Frontend features (B, R, T, F) of x's R readings, or of window `window`'s readings only:

@@ -37,6 +37,7 @@ from model.config import default_words, input_affine, pace_undone, read_json
 from model.data import DvsLipDataset, clip_events, input_side, train_transform
 from model.evaluate import activity_spans, evaluate, running_mean_since_onset
 from model.metrics import spike_loss, synapse_groups
+from model.network import Readings
 from model.sentence_clips import cut_sentences
 from stream.constants import BIN_MS
 from stream.files import write_atomically
@@ -78,6 +79,7 @@ class TrainConfig:
     camera_augment: bool = _option(False, "a new draw of camera/face shifts for every training clip (stream.transforms.RandomShift: mouth size, position and turn, lost events, noise, hot pixels, refractory period, speaking rate); bins every epoch, so no --cache for the train split")
     distill: str = _option("", "a checkpoint .json (typically the one --model fine-tunes): also train each clip's mean prediction towards this model's on the same clip, clean and centred (temperature 2; computed once into OUT/teacher-logits.npz), so that training with --camera-augment keeps what the teacher reads from clean clips")
     distill_weight: float = _option(1.0, "with --distill: the weight of that term against the cross-entropy")
+    one_reading: bool = _option(False, "a model that reads each bin several times (config mirror, window_offsets: the bundled model 8) trains, and its --distill teacher reads, through one reading only: the centre window, unmirrored (the offsets and the mirror are shifts and flips that the random crops and flips of training already make): a step costs what one reading costs; evaluations and the checkpoint keep every reading")
     bins: int = _option(90, "13.3 ms bins per clip (90 = 1.2 s, the reference; later events dropped)")
     workers: int = _option(2, "data loader processes")
     cache: str = _option("", "folder for binned clips, written once (~1.7 MB a clip) and read back each epoch; empty: bin every epoch")
@@ -297,6 +299,8 @@ def teacher_logits(cfg: TrainConfig, roots: list[str], words: list[str], proc: P
     OUT/teacher-logits.npz (made again when the teacher or the clips differ). `side`: the window
     the trained network reads, whose cache the teacher shares when it reads the same."""
     net = build(cfg.distill)
+    if cfg.one_reading:
+        net.reading = Readings()
     moves = clip_events(net.config)  # the teacher's own input_affine, if it has one
     teacher_side = input_side(net.config)
     # the training set's cache (its clips cropped for a network reading `side`), never one just for this pass
@@ -306,7 +310,7 @@ def teacher_logits(cfg: TrainConfig, roots: list[str], words: list[str], proc: P
                                                           side=teacher_side)
                                             for root in roots])
     clips = np.array([str(path) for d in clean.datasets for path, _ in d.clips])
-    teacher = weights_digest(net)  # not its path: a bundle replaced in place is another teacher
+    teacher = f"{weights_digest(net)}, {net.readings} reading(s)"  # not its path: a bundle replaced in place is another teacher
     path = Path(cfg.out) / "teacher-logits.npz"
 
     def stored() -> np.ndarray | None:
@@ -358,6 +362,11 @@ def sentence_clips(cfg: TrainConfig, words: list[str], proc: Process) -> str:
 def make_learner(cfg: TrainConfig, proc: Process) -> Learner:
     """The network MODEL (fresh weights, or a checkpoint's), Adam over `parameter_groups`, the loss."""
     net = build(cfg.model).to(proc.device)
+    if cfg.one_reading:
+        net.training_reading = Readings()
+    elif net.readings > 1 and proc.main:
+        print(f"{net.name} reads each bin {net.readings} times and trains through every reading "
+              f"(--one-reading: {net.readings} x less work a step)", flush=True)
     model = torch.nn.parallel.DistributedDataParallel(net) if proc.ddp else net
     optimizer = torch.optim.Adam(parameter_groups(net, cfg.weight_decay), lr=cfg.lr)
     return Learner(net, model, optimizer, batch_loss(cfg, net, model, proc.device))

@@ -14,6 +14,7 @@ from model.build import build
 from model.checkpoint import weights_digest
 from model.data import DvsLipDataset
 from model.evaluate import activity_span, activity_spans, evaluate, streaming_prediction
+from model.network import Readings, moved_window
 from model.readout import Readout
 from model.config import default_words
 from model.train import (TrainConfig, add_arguments, batch_loss, config_from_args, distill_loss, learning_rate,
@@ -277,7 +278,43 @@ def test_distillation_reads_the_teacher_once_on_the_clean_centred_clips(setup):
         cfg.epochs_constant, teacher = epochs, weights_digest(build(cfg.distill))
         train(cfg)
         with np.load(stored) as f:
-            assert str(f["teacher"]) == teacher
+            assert str(f["teacher"]) == f"{teacher}, 1 reading(s)"
+
+
+def test_one_reading_trains_through_the_centre_unmirrored_and_the_checkpoint_keeps_every_reading(setup, capsys):
+    tmp_path, cfg_path = setup
+    many = {**TINY, "mirror": True, "window_offsets": [[2, 2], [2, -2]], "dropout_backend": 0.3}
+    net, one = build(many), build(TINY)
+    one.load_state_dict(net.state_dict())
+    net.training_reading = Readings()
+    x = torch.rand(2, 6, 2, 88, 88)
+    net.train(), one.train()
+    torch.manual_seed(1)
+    trained = net(x)
+    torch.manual_seed(1)  # the same dropout masks: the same rows
+    torch.testing.assert_close(trained, one(x))
+    net.eval(), one.eval()
+    with torch.no_grad():  # evaluation reads all four: each window, each mirrored
+        rows = [moved_window(x, 2, 2), moved_window(x, 2, -2)]
+        expected = torch.stack([one(r) for r in rows + [r.flip(-1) for r in rows]]).mean(0)
+        torch.testing.assert_close(net(x), expected)
+    cfg_path.write_text(json.dumps(many))
+    train(config(tmp_path, cfg_path, "base", epochs=1))
+    assert "reads each bin 4 times and trains through every reading (--one-reading" in capsys.readouterr().out
+    base = tmp_path / "base" / "model.json"
+    cfg = config(tmp_path, cfg_path, "one", epochs=1, one_reading=True, distill=str(base))
+    cfg.model = str(base)
+    assert train(cfg)["step"] == 3 and "--one-reading" not in capsys.readouterr().out
+    card = json.loads((tmp_path / "one" / "model.json").read_text())
+    assert card["config"]["mirror"] is True and card["config"]["window_offsets"] == [[2, 2], [2, -2]]
+    assert card["training"]["recipe"]["one_reading"] is True
+    teacher = build(str(base))
+    teacher.reading = Readings()
+    clean = DvsLipDataset(tmp_path / "data", "train", default_words(100), bins=12)
+    with torch.no_grad(), np.load(tmp_path / "one" / "teacher-logits.npz") as f:
+        assert str(f["teacher"]) == f"{weights_digest(teacher)}, 1 reading(s)"
+        expected = torch.stack([teacher(x[None]).mean(1)[0] for x, _ in clean])
+        np.testing.assert_allclose(f["logits"], expected.numpy(), rtol=1e-5, atol=1e-5)
 
 
 def test_activity_spans_find_the_moving_mouth():
