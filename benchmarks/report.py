@@ -451,8 +451,8 @@ def robustness(items: list[tuple[str, dict]]) -> str:
            "(`--no-centre`; measured before the bundle set it, by the command its JSON keeps as `measured_as`; 132-epoch weights); `bundled-calibrated`: the bundled model with each shift's mouth and pace first found on "
            "300 clips of other speakers under the same shift, then the mouth moved back and the clips stretched to "
            "the pace the model learnt, as `spikelip adapt` does before anything else (`--calibrate`; no training, no "
-           "BatchNorm change). `bundled-whole-clips` and `bundled-calibrated` were measured on the 132-epoch weights "
-           "(session 30); the 300-clip table before the centring."]
+           "BatchNorm change; since 2026-12-06, session 32, read through the config `adapt` writes, the mouth moved "
+           "back before the centring). The 300-clip table was measured before the centring."]
     for clips, runs in sorted(sets.items(), reverse=True):
         shifts = list(runs[0][1]["shifts"])
         rows = [[name] + [f"{pct(d['shifts'][name]['top1'])} ({0.0 - d['shifts'][name]['drop_points']:+.1f})"
